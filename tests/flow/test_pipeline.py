@@ -1,0 +1,90 @@
+"""The whole flow under a temporary Prefect API, on a temporary store."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from flows.pipeline import hotspot_pipeline
+from tasks.config import PipelineConfig, apply_overrides
+from tasks.extract import REPORT_COLUMNS, UNSCORED_COLUMNS
+from tasks.ingest import CANONICAL_COLUMNS
+from tasks.predict import PREDICTION_COLUMNS
+from tasks.scale import SCALED_COLUMNS
+from tasks.store import LAYERS, MANIFEST, ArtifactStore
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
+
+RUN_DATE = date(2026, 11, 27)
+FAST = apply_overrides(PipelineConfig(), {"train.epochs": 3})
+
+EXPECTED_SCHEMAS = {
+    ("ingest", "canonical"): CANONICAL_COLUMNS,
+    ("scale", "scaled"): SCALED_COLUMNS,
+    ("train", "history"): ["epoch", "loss"],
+    ("predict", "predictions"): PREDICTION_COLUMNS,
+    ("extract", "hotspots"): REPORT_COLUMNS,
+    ("extract", "unscored"): UNSCORED_COLUMNS,
+    ("report", "report"): REPORT_COLUMNS,
+}
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[ArtifactStore, dict]:
+    root = tmp_path_factory.mktemp("store")
+    result = hotspot_pipeline(config=FAST, store_dir=str(root), run_date=RUN_DATE)
+    return ArtifactStore(root), result
+
+
+def test_every_stage_writes_its_documented_artifacts(first_run: tuple[ArtifactStore, dict]) -> None:
+    store, result = first_run
+    for (layer, name), columns in EXPECTED_SCHEMAS.items():
+        assert list(store.read_table(layer, RUN_DATE, name).columns) == columns, (layer, name)
+    for layer in LAYERS:
+        if layer != "raw":
+            assert store.path(layer, RUN_DATE, MANIFEST).is_file(), layer
+    for name in ("model.keras", "scaler.json", "model_card.json"):
+        assert store.path("train", RUN_DATE, name).is_file()
+    card = store.read_json("train", RUN_DATE, "model_card")
+    assert card["train_config"]["epochs"] == 3
+    assert card["training_windows"] == 105  # 120 windows minus 15 that touch the 5 driver gaps
+    assert {"tensorflow-cpu", "keras"} <= card["versions"].keys()
+    for figure in result["figures"].values():
+        assert Path(figure).stat().st_size > 10_000
+    assert Path(result["report"]) == store.latest("report.parquet")
+
+
+def test_shipped_data_is_scored_forward_in_time(first_run: tuple[ArtifactStore, dict]) -> None:
+    store, _ = first_run
+    report = pd.read_parquet(store.latest("report.parquet"))
+    assert len(report) == 120  # 122 days minus the first look_back days
+    assert report["date"].is_monotonic_increasing
+    assert report["date"].iloc[0] == pd.Timestamp("2022-05-16")
+    unscored = store.read_table("report", RUN_DATE, "unscored")
+    assert len(unscored) == 2
+    assert store.read_table("validate", RUN_DATE, "quarantine").empty
+
+
+def test_rerun_of_the_same_date_gives_the_same_report(first_run: tuple[ArtifactStore, dict]) -> None:
+    store, _ = first_run
+    before = pd.read_parquet(store.latest("report.parquet"))
+    hotspot_pipeline(config=FAST, store_dir=str(store.root), run_date=RUN_DATE)
+    after = pd.read_parquet(store.latest("report.parquet"))
+    pd.testing.assert_frame_equal(before, after)
+    assert len(list((store.root / LAYERS["report"]).glob("run_date=*"))) == 1
+
+
+def test_bad_input_fails_the_flow_with_a_clear_message(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,confirmed,asymptomatic\n2022-01-01,-1,2\n2022-01-02,x,3\n")
+    state = hotspot_pipeline(
+        config=FAST, input_path=str(bad), store_dir=str(tmp_path / "store"), run_date=RUN_DATE, return_state=True
+    )
+    assert state.is_failed()
+    with pytest.raises(Exception, match="no valid rows"):
+        state.result()
+    quarantine = ArtifactStore(tmp_path / "store").read_table("validate", RUN_DATE, "quarantine")
+    assert quarantine["source_row"].tolist() == [2, 3]

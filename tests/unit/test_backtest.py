@@ -1,0 +1,125 @@
+"""Backtest core: simulation shape, outbreak injection, scoring on hand-made masks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasks.backtest import (
+    SCENARIOS,
+    driver_forecast,
+    inject_outbreaks,
+    outbreak_profile,
+    persistence_forecast,
+    score_detections,
+    simulate_pair,
+    threshold_for_far,
+)
+
+
+def test_score_detections_hand_made() -> None:
+    # days:       0  1  2  3  4  5  6  7  8  9
+    ids = np.array([0, 1, 1, 1, 0, 0, 2, 2, 0, 0])
+    alarm = np.array([1, 0, 0, 1, 0, 1, 0, 0, 0, 0], dtype=bool)
+    result = score_detections(alarm, ids > 0, ids)
+    # outbreak 1 (days 1-3) first alarmed on day 3 -> delay 2; outbreak 2 (days 6-7) missed
+    assert result["pod"] == 0.5
+    # non-outbreak days 0, 4, 5, 8, 9 -> alarms on 0 and 5 -> 2 / 5
+    assert result["far"] == pytest.approx(0.4)
+    # 3 alarms, 1 on an outbreak day
+    assert result["ppv"] == pytest.approx(1 / 3)
+    assert result["sensitivity"] == pytest.approx(1 / 5)
+    assert result["f1"] == pytest.approx(2 * 0.5 * (1 / 3) / (0.5 + 1 / 3))  # 0.4
+    assert result["median_delay"] == 2.0
+    assert result["n_outbreaks"] == 2 and result["n_detected"] == 1
+    # no alarm at all: PPV undefined, delay undefined
+    none = score_detections(np.zeros(10, dtype=bool), ids > 0, ids)
+    assert none["pod"] == 0.0 and math.isnan(none["ppv"]) and math.isnan(none["median_delay"])
+    with pytest.raises(ValueError):
+        score_detections(alarm, np.zeros(10, dtype=bool), ids)
+
+
+def test_threshold_for_far_hand_made() -> None:
+    scores = np.array([0.1, 0.5, 0.2, 9.0, 0.9, np.nan, 0.3, 0.4, 0.6, 0.7, 0.8, 5.0])
+    mask = np.array([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1], dtype=bool)
+    # 10 non-outbreak days (one NaN: it never alarms but counts in the denominator).
+    # FAR 0.1 -> at most 1 false alarm -> threshold at the second-largest normal score 0.8
+    assert threshold_for_far(scores, mask, 0.1) == 0.8
+    # FAR 0.2 -> 2 false alarms -> 0.7; FAR 0.05 -> 0 -> the largest normal score 0.9
+    assert threshold_for_far(scores, mask, 0.2) == 0.7
+    assert threshold_for_far(scores, mask, 0.05) == 0.9
+    thr = threshold_for_far(scores, mask, 0.1)
+    alarms = np.isfinite(scores) & (scores > thr)
+    assert (alarms & ~mask).sum() / (~mask).sum() <= 0.1
+    # ties: alarming above a tied value never exceeds the target
+    tied = np.array([1.0, 1.0, 1.0, 0.0])
+    assert threshold_for_far(tied, np.zeros(4, dtype=bool), 0.25) == 1.0
+    # FAR so generous that every scored day may alarm
+    assert threshold_for_far(np.array([1.0, np.nan]), np.zeros(2, dtype=bool), 0.5) == -np.inf
+
+
+def test_outbreak_profile_is_a_distribution() -> None:
+    profile = outbreak_profile(2.0)
+    assert profile.sum() == pytest.approx(1.0)
+    # lognormal(0, 0.5) in 2-day units: median 2 days -> half the mass before day 2
+    assert profile[:2].sum() == pytest.approx(0.5, abs=1e-6)  # up to the renormalised far tail
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_simulate_pair_shapes_and_levels(name: str) -> None:
+    frame, mask, ids = simulate_pair(name, seed=1)
+    sc = SCENARIOS[name]
+    assert list(frame.columns) == ["date", "actual", "driver"]
+    assert len(frame) == sc.n_days == mask.size == ids.size
+    assert np.array_equal(mask, ids > 0)
+    assert (frame["actual"] >= 0).all() and (frame["driver"] >= 0).all()
+    assert not mask[: sc.warmup_days].any()
+    info = frame.attrs["outbreaks"]
+    assert 1 <= len(info) <= sc.n_outbreaks
+    for item in info:  # contiguous ids, mask from the first to the last injected day
+        days = np.flatnonzero(ids == item["id"])
+        assert days[0] == item["start"] and days[-1] == item["end"] and np.all(np.diff(days) == 1)
+    # baseline level is the scenario's (within the trend and wave spread)
+    level = frame.attrs["target_mean"][:56].mean()
+    assert sc.target_mean / 2 < level < sc.target_mean * 2
+    # same seed, same series
+    again, _, _ = simulate_pair(name, seed=1)
+    pd.testing.assert_frame_equal(frame, again)
+
+
+def test_target_follows_lagged_driver() -> None:
+    frame, mask, _ = simulate_pair("high", seed=4)
+    sc = SCENARIOS["high"]
+    y, d = frame["actual"].to_numpy(), frame["driver"].to_numpy()
+    ratio = y[sc.lag :][~mask[sc.lag :]].sum() / d[: -sc.lag][~mask[sc.lag :]].sum()
+    assert ratio == pytest.approx(sc.ratio, rel=0.1)
+
+
+def test_inject_outbreaks_into_real_like_series() -> None:
+    actual = np.r_[np.full(40, 100.0), np.nan, np.full(39, 100.0)]
+    real = pd.DataFrame({"date": pd.date_range("2022-05-14", periods=80), "actual": actual, "driver": 3 * actual})
+    injected, mask, ids = inject_outbreaks(real, seed=2, n_outbreaks=2)
+    assert injected["actual"].isna().sum() == 1  # the missing day stays missing
+    added = np.nansum(injected["actual"].to_numpy() - actual)
+    assert added > 0 and mask.any() and set(np.unique(ids)) <= {0, 1, 2}
+    assert (injected["actual"].to_numpy()[~mask] == actual[~mask])[~np.isnan(actual[~mask])].all()
+    pd.testing.assert_series_equal(injected["driver"], real["driver"])  # the target only
+
+
+def test_proxies_use_only_the_past() -> None:
+    frame, _, _ = simulate_pair("medium", seed=5)
+    y, d = frame["actual"].to_numpy(), frame["driver"].to_numpy()
+    fc = driver_forecast(y, d)
+    assert np.isnan(fc[:7]).all() and np.isfinite(fc[60:]).all()
+    # changing the future must not change the forecast up to that day
+    y2 = y.copy()
+    y2[200:] *= 10
+    d2 = d.copy()
+    d2[200:] *= 10
+    np.testing.assert_array_equal(driver_forecast(y2, d2)[:200], fc[:200])
+    np.testing.assert_array_equal(
+        persistence_forecast(np.array([1.0, 3.0, 5.0, np.nan, 7.0])), [np.nan, np.nan, 2, 4, np.nan]
+    )

@@ -1,0 +1,42 @@
+import pydantic
+import pytest
+
+from tasks.config import PipelineConfig, apply_overrides
+
+
+def test_defaults_are_the_reference_study() -> None:
+    c = PipelineConfig()
+    assert (c.train.look_back, c.train.units, c.train.epochs, c.train.batch_size) == (2, 4, 30, 3)
+    assert (c.train.learning_rate, c.train.beta_1, c.train.beta_2) == (0.01, 0.9, 0.999)
+    assert c.extract.threshold_pct == 10.0
+    assert (c.series.target, c.series.driver, c.series.region) == ("confirmed", "asymptomatic", "CN")
+
+
+def test_config_is_frozen() -> None:
+    with pytest.raises(pydantic.ValidationError):
+        PipelineConfig().train.epochs = 3  # type: ignore[misc]
+
+
+def test_overrides_are_validated() -> None:
+    c = apply_overrides(PipelineConfig(), {"train.epochs": 5, "extract.threshold_pct": "12.5"})
+    assert c.train.epochs == 5
+    assert c.extract.threshold_pct == 12.5
+    with pytest.raises(ValueError, match=r"unknown config key .train\.epoch."):
+        apply_overrides(PipelineConfig(), {"train.epoch": 5})
+    with pytest.raises(ValueError, match="unknown config key 'train'"):
+        apply_overrides(PipelineConfig(), {"train": 5})
+    with pytest.raises(pydantic.ValidationError):
+        apply_overrides(PipelineConfig(), {"train.epochs": 0})
+
+
+def test_every_field_is_documented() -> None:
+    def walk(model: type[pydantic.BaseModel]) -> list[str]:
+        missing = []
+        for name, field in model.model_fields.items():
+            if not field.description:
+                missing.append(f"{model.__name__}.{name}")
+            if isinstance(field.annotation, type) and issubclass(field.annotation, pydantic.BaseModel):
+                missing += walk(field.annotation)
+        return missing
+
+    assert walk(PipelineConfig) == []

@@ -1,0 +1,128 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasks.config import IngestConfig
+from tasks.ingest import (
+    CANONICAL_COLUMNS,
+    IngestError,
+    canonicalise,
+    ingest_file,
+    map_headers,
+    normalise_header,
+    parse_counts,
+    parse_dates,
+)
+
+SHIPPED = Path(__file__).resolve().parents[2] / "data" / "source" / "china_nhc_national_2022.csv"
+
+
+def test_normalise_header() -> None:
+    assert normalise_header("\ufeff New Confirmed ") == "new_confirmed"
+    assert normalise_header("本土新增确诊") == "本土新增确诊"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (
+            ["date", "confirmed", "asymptomatic"],
+            {"date": "date", "confirmed": "confirmed", "asymptomatic": "asymptomatic"},
+        ),
+        (["日期", "新增确诊", "新增无症状"], {"date": "日期", "confirmed": "新增确诊", "asymptomatic": "新增无症状"}),
+        (
+            ["日期", "地区", "本土新增确诊", "本土新增无症状"],
+            {"date": "日期", "region": "地区", "confirmed": "本土新增确诊", "asymptomatic": "本土新增无症状"},
+        ),
+        (
+            ["日期", "省份", "新增确诊", "新增无症状"],
+            {"date": "日期", "region": "省份", "confirmed": "新增确诊", "asymptomatic": "新增无症状"},
+        ),
+        # local counts win over totals when a file has both
+        (
+            ["date", "new_confirmed", "new_confirmed_local", "new_asymptomatic", "new_asymptomatic_local"],
+            {"date": "date", "confirmed": "new_confirmed_local", "asymptomatic": "new_asymptomatic_local"},
+        ),
+        (
+            ["Date ", "Confirmed", "Asymptomatic"],
+            {"date": "Date ", "confirmed": "Confirmed", "asymptomatic": "Asymptomatic"},
+        ),
+    ],
+)
+def test_map_headers(headers: list[str], expected: dict[str, str]) -> None:
+    assert map_headers(headers) == expected
+
+
+def test_missing_column_names_what_is_accepted() -> None:
+    with pytest.raises(IngestError, match=r"missing required column\(s\) asymptomatic; found date, confirmed"):
+        map_headers(["date", "confirmed"])
+
+
+def test_parse_dates_year_first_forms_only() -> None:
+    parsed = parse_dates(pd.Series(["2022-05-14", "2022/5/1", "20220502", "2022年5月3日", "14/05/2022", "", "x"]))
+    assert parsed.dtype == "datetime64[us]"
+    assert [d.date().isoformat() if pd.notna(d) else None for d in parsed] == [
+        "2022-05-14",
+        "2022-05-01",
+        "2022-05-02",
+        "2022-05-03",
+        None,
+        None,
+        None,
+    ]
+
+
+def test_parse_counts_gaps_separators_and_errors() -> None:
+    values, errors = parse_counts(pd.Series(["1,234", "", "7", "abc", "-3", "2.5"]))
+    np.testing.assert_array_equal(values.to_numpy(), [1234.0, np.nan, 7.0, np.nan, -3.0, 2.5])
+    assert errors.tolist() == ["", "", "", "not a number: abc", "", ""]
+
+
+def test_canonicalise_defaults_region_and_records_source_rows() -> None:
+    raw = pd.DataFrame({"日期": ["2022-05-02", "2022-05-01"], "本土新增确诊": ["3", "x"], "本土新增无症状": ["1", ""]})
+    table = canonicalise(raw, IngestConfig(default_region="HB")).table
+    assert list(table.columns) == CANONICAL_COLUMNS
+    assert table["region"].tolist() == ["HB", "HB"]
+    assert table["source_row"].tolist() == [3, 2]  # sorted by date; line numbers of the file
+    assert table["ingest_error"].tolist() == ["confirmed: not a number: x", ""]
+    assert np.isnan(table["asymptomatic"].iloc[0])
+
+
+def test_shipped_file() -> None:
+    result = ingest_file(SHIPPED, IngestConfig())
+    table = result.table
+    assert len(table) == 122
+    assert result.header_map == {
+        "date": "date",
+        "confirmed": "new_confirmed_local",
+        "asymptomatic": "new_asymptomatic_local",
+    }
+    assert table["date"].min() == pd.Timestamp("2022-05-14") and table["date"].max() == pd.Timestamp("2022-09-12")
+    assert table["confirmed"].isna().sum() == 0
+    missing = table.loc[table["asymptomatic"].isna(), "date"].dt.strftime("%m-%d").tolist()
+    assert missing == ["07-18", "07-24", "07-31", "08-05", "08-26"]
+    assert table.loc[0, ["confirmed", "asymptomatic"]].tolist() == [226.0, 1492.0]
+    assert (table["ingest_error"] == "").all()
+
+
+def test_parquet_and_gbk_csv(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"date": pd.to_datetime(["2022-05-01"]), "confirmed": [5], "asymptomatic": [7]})
+    frame.to_parquet(tmp_path / "in.parquet")
+    table = ingest_file(tmp_path / "in.parquet", IngestConfig()).table
+    assert table[["confirmed", "asymptomatic"]].iloc[0].tolist() == [5.0, 7.0]
+    (tmp_path / "gbk.csv").write_bytes("日期,新增确诊,新增无症状\n2022-05-01,1,2\n".encode("gbk"))
+    assert ingest_file(tmp_path / "gbk.csv", IngestConfig()).table["confirmed"].tolist() == [1.0]
+
+
+def test_empty_and_header_only_files_fail_clearly(tmp_path: Path) -> None:
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(IngestError, match=r"empty\.csv: the file is empty"):
+        ingest_file(tmp_path / "empty.csv", IngestConfig())
+    (tmp_path / "header.csv").write_text("date,confirmed,asymptomatic\n")
+    with pytest.raises(IngestError, match="no data rows"):
+        ingest_file(tmp_path / "header.csv", IngestConfig())
+    (tmp_path / "x.xlsx").write_text("")
+    with pytest.raises(IngestError, match=r"unsupported file type \.xlsx"):
+        ingest_file(tmp_path / "x.xlsx", IngestConfig())

@@ -1,0 +1,91 @@
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tasks.store import LAYERS, ArtifactStore, sha256_file
+
+
+def test_partition_path_is_pinned(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    assert store.path("extract", date(2022, 9, 12), "hotspots.parquet") == (
+        tmp_path / "06_extract" / "run_date=2022-09-12" / "hotspots.parquet"
+    )
+    assert store.latest("report.parquet") == tmp_path / "07_report" / "latest" / "report.parquet"
+
+
+def test_layers_are_numbered_in_pipeline_order() -> None:
+    assert list(LAYERS.values()) == [
+        "00_raw",
+        "01_ingest",
+        "02_validate",
+        "03_scale",
+        "04_train",
+        "05_predict",
+        "06_extract",
+        "07_report",
+    ]
+
+
+def test_unknown_layer_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(KeyError, match="unknown layer"):
+        ArtifactStore(tmp_path).partition("nope", date(2022, 1, 1))
+
+
+def test_write_table_round_trip_and_leaves_no_temp_files(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    frame = pd.DataFrame({"a": [1, 2, 3]})
+    ref = store.write_table("scale", date(2022, 1, 1), "scaled", frame)
+    assert ref.rows == 3
+    assert ref.sha256 == sha256_file(Path(ref.path))
+    pd.testing.assert_frame_equal(store.load_table(ref.to_dict()), frame)
+    assert [p.name for p in Path(ref.path).parent.iterdir()] == ["scaled.parquet"]
+
+
+def test_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    target = store.path("report", date(2022, 1, 1), "summary.md")
+    store.write_with(target, lambda p: p.write_text("old"))
+
+    def broken(p: Path) -> None:
+        p.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        store.write_with(target, broken)
+    assert target.read_text() == "old"
+    assert [p.name for p in target.parent.iterdir()] == ["summary.md"]
+
+
+def test_rerun_of_a_date_overwrites_only_that_date(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    store.write_table("extract", date(2022, 1, 1), "hotspots", pd.DataFrame({"a": [1]}))
+    store.write_table("extract", date(2022, 1, 2), "hotspots", pd.DataFrame({"a": [2]}))
+    store.write_table("extract", date(2022, 1, 2), "hotspots", pd.DataFrame({"a": [3]}))
+    assert store.read_table("extract", date(2022, 1, 1), "hotspots")["a"].tolist() == [1]
+    assert store.read_table("extract", date(2022, 1, 2), "hotspots")["a"].tolist() == [3]
+
+
+def test_receive_names_raw_files_by_content_and_never_rewrites(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path / "store")
+    source = tmp_path / "in.csv"
+    source.write_text("date,confirmed\n")
+    first = store.receive(source, date(2022, 1, 1))
+    assert Path(first.path).name == f"{first.sha256[:16]}-in.csv"
+    mtime = Path(first.path).stat().st_mtime_ns
+    assert store.receive(source, date(2022, 1, 1)) == first
+    assert Path(first.path).stat().st_mtime_ns == mtime
+
+
+def test_refs_outside_the_store_are_refused(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path / "store")
+    with pytest.raises(ValueError, match="outside the store"):
+        store.resolve({"path": str(tmp_path / "elsewhere.parquet")})
+
+
+def test_publish_latest_copies_files(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    src = store.write_with(store.path("report", date(2022, 1, 1), "summary.md"), lambda p: p.write_text("x"))
+    published = store.publish_latest({"summary.md": src})
+    assert published["summary.md"].read_text() == "x"
