@@ -1,0 +1,640 @@
+"""Grouped LSTM engine: S independent LSTM(units) -> Dense(1) models trained in one TensorFlow graph.
+
+The reference study trains one ``LSTM(4) -> Dense(1)`` per series with Adam and MSE through
+``model.fit``. This module keeps that mathematics per series but
+
+* groups the series: every weight carries a leading series axis (block-diagonal model, no
+  sharing), and each series' loss is its own batch MSE, so its gradient is the one it gets alone;
+* replaces ``fit`` by one ``tf.function`` whose ``tf.while_loop``s run a whole block of epochs
+  (all of them when no progress callback is given), with backpropagation through the two time
+  steps written out and Keras' Adam written out per series, so that series which have run out of
+  batches are masked (weights, moments and step counter untouched);
+* chunks the series axis (``chunk_size``) so graph memory is bounded for any S.
+
+Randomness never depends on which other series are trained alongside: initial weights come from
+a NumPy generator seeded with ``(seed, series index)`` (Keras' default initializer distributions)
+and each epoch's shuffle from TensorFlow's stateless ``RandomIndexShuffle`` keyed by ``(seed,
+series index, epoch)``. So a series' result never depends on other series' data, and runs repeat
+bit for bit across processes. Across different chunk sizes they agree bit for bit for the study's
+shapes (tested); for some other shapes (seen with units 3, batch 2) TensorFlow's vectorised kernels
+round the last bit differently as S changes, so chunked results then agree to float32 rounding only.
+
+TensorFlow and Keras are imported inside functions, so ``import tasks.lstm`` is cheap.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from tasks.config import TrainConfig
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+KERAS_PACKAGE = "HotspotMiner"
+ADAM_EPSILON = 1e-7  # keras.optimizers.Adam default; the study does not change it
+PROGRESS_EVERY = 5  # epochs per compiled block when a progress callback is given
+WEIGHT_NAMES = ("kernel", "recurrent_kernel", "bias", "head_kernel", "head_bias")
+
+Weights = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A trained grouped model and how it got there.
+
+    model: Keras model mapping (M, S, look_back) windows to (M, S) predictions (see ``predict_series``).
+    loss_history: (epochs, S) mean training MSE per epoch and series, as ``fit`` would log it for that
+        series alone (batch losses weighted by batch size, i.e. the epoch's mean squared error).
+    steps: (S,) optimizer updates applied per series = epochs * ceil(N_s / batch_size).
+    """
+
+    model: keras.Model
+    loss_history: np.ndarray
+    steps: np.ndarray
+
+
+# -- plain NumPy helpers (no TensorFlow) -------------------------------------------------
+
+
+def steps_per_epoch(n_windows: Sequence[int] | np.ndarray, batch_size: int) -> np.ndarray:
+    """(S,) window counts -> (S,) optimizer steps per epoch, ceil(N_s / batch); the last partial batch counts."""
+    return -(-np.asarray(n_windows, dtype="int64") // batch_size)
+
+
+def _seed_u64(seed: int) -> int:
+    return seed % (1 << 64)
+
+
+def _seed_i64(seed: int) -> int:
+    # RandomIndexShuffle takes int64 seeds; wrap the config seed so any Python int works.
+    return (seed + (1 << 63)) % (1 << 64) - (1 << 63)
+
+
+def shuffle_order(n_windows: int, seed: int, series_id: int, epoch: int) -> np.ndarray:
+    """(n_windows,) int64: the order in which the engine visits a series' windows in a 0-based epoch.
+
+    The same stateless op and key (seed, series id, epoch) as inside the engine; exposed so that the
+    engine can be checked step by step against plain Keras.
+    """
+    import tensorflow as tf
+
+    index = tf.range(n_windows, dtype=tf.int64)
+    keys = tf.constant([[_seed_i64(seed), series_id, epoch]] * n_windows, tf.int64)
+    limit = tf.fill([n_windows], tf.constant(n_windows - 1, tf.int64))
+    return tf.raw_ops.RandomIndexShuffle(index=index, seed=keys, max_index=limit).numpy()
+
+
+def initial_weights(config: TrainConfig, series_ids: Sequence[int] | np.ndarray) -> Weights:
+    """Keras-default initial weights for the given series, each from its own ``(seed, series id)`` generator.
+
+    Same distributions as ``LSTM(units)`` and ``Dense(1)``: glorot-uniform input kernel, orthogonal
+    recurrent kernel, zero bias with forget-gate bias 1, glorot-uniform head, zero head bias.
+    Returns kernel (S, 4H), recurrent_kernel (S, H, 4H), bias (S, 4H), head_kernel (S, H), head_bias (S,).
+    """
+    ids = np.asarray(series_ids, dtype="int64")
+    h = config.units
+    s = ids.size
+    kernel = np.empty((s, 4 * h))
+    normals = np.empty((s, 4 * h, h))
+    head = np.empty((s, h))
+    kernel_limit = math.sqrt(6.0 / (1 + 4 * h))  # fan_in = 1 feature, fan_out = 4H
+    head_limit = math.sqrt(6.0 / (h + 1))
+    for row, series_id in enumerate(ids):
+        rng = np.random.default_rng([_seed_u64(config.seed), int(series_id)])
+        kernel[row] = rng.uniform(-kernel_limit, kernel_limit, 4 * h)
+        normals[row] = rng.standard_normal((4 * h, h))
+        head[row] = rng.uniform(-head_limit, head_limit, h)
+    # Orthogonal initializer as Keras does it: QR of a (4H, H) normal matrix, column signs fixed by
+    # diag(R), transposed to (H, 4H) so the rows are orthonormal.
+    q, r = np.linalg.qr(normals)
+    q = q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[:, np.newaxis, :]
+    recurrent = np.swapaxes(q, 1, 2)
+    bias = np.zeros((s, 4 * h))
+    bias[:, h : 2 * h] = 1.0  # unit_forget_bias=True
+    return (
+        kernel.astype("float32"),
+        recurrent.astype("float32"),
+        bias.astype("float32"),
+        head.astype("float32"),
+        np.zeros(s, dtype="float32"),
+    )
+
+
+# -- the model's mathematics (shared by the training engine and the Keras layers) ---------
+
+
+class _Step(NamedTuple):
+    """What the backward pass needs from one LSTM time step (all (S, M, H) but x_t (S, M))."""
+
+    x_t: Any
+    h_prev: Any  # None at the first step (zero state)
+    c_prev: Any  # None at the first step
+    i: Any
+    f: Any
+    g: Any  # tanh candidate
+    o: Any
+    tanh_c: Any
+
+
+def _lstm_steps(kernel: Any, recurrent: Any, bias: Any, x: Any) -> tuple[Any, list[_Step]]:
+    """S grouped LSTM cells: x (S, M, L) -> (last hidden state (S, M, H), per-step cache).
+
+    Same order of operations as keras.layers.LSTM (implementation 2): z = x k + h R + b split into
+    gates i, f, c, o; the zero initial state is skipped, which changes no value (0 + a and f * 0 are
+    exact). Written with keras.ops so the Keras layers and the training engine share it.
+    """
+    from keras import ops
+
+    kernel = ops.expand_dims(kernel, 1)  # (S, 1, 4H)
+    bias = ops.expand_dims(bias, 1)
+    h = c = None
+    cache = []
+    for x_t in ops.unstack(x, axis=2):  # look_back is static: unrolled at trace time
+        z = ops.expand_dims(x_t, -1) * kernel  # one input feature: x @ kernel is a broadcast product
+        if h is not None:
+            z = z + ops.matmul(h, recurrent)
+        z = z + bias
+        # One sigmoid over the whole (S, M, 4H) block, then split: fewer ops than four sigmoids, and every
+        # series' gates then take the same (vectorised) code path in the kernel whatever S is; the
+        # scalar path used for a tensor's tail rounds sigmoid differently in the last bit.
+        i, f, _, o = ops.split(ops.sigmoid(z), 4, axis=-1)
+        g = ops.tanh(ops.split(z, 4, axis=-1)[2])
+        c_next = i * g if c is None else f * c + i * g
+        tanh_c = ops.tanh(c_next)
+        cache.append(_Step(x_t, h, c, i, f, g, o, tanh_c))
+        h, c = o * tanh_c, c_next
+    return h, cache
+
+
+def _dense_head(h: Any, head_kernel: Any, head_bias: Any) -> Any:
+    """Per-series Dense(1): h (S, M, H) -> (S, M)."""
+    from keras import ops
+
+    return ops.squeeze(ops.matmul(h, ops.expand_dims(head_kernel, -1)), -1) + ops.expand_dims(head_bias, 1)
+
+
+def _backward(weights: Sequence[Any], h_last: Any, cache: list[_Step], d_pred: Any) -> list[Any]:
+    """Gradients of a loss w.r.t. the weights (WEIGHT_NAMES order), given d loss / d predictions (S, M).
+
+    Backpropagation through time written out: with look_back 2 and 4 units an autodiff graph is
+    four times as many ops, and at this size every op costs about the same (tests compare with
+    tf.GradientTape and with plain Keras).
+    """
+    import tensorflow as tf
+
+    _, recurrent, _, head_kernel, _ = weights
+    d_head_kernel = tf.reduce_sum(h_last * d_pred[..., tf.newaxis], axis=1)  # (S, H)
+    d_head_bias = tf.reduce_sum(d_pred, axis=1)  # (S,)
+    dh = d_pred[..., tf.newaxis] * head_kernel[:, tf.newaxis, :]  # (S, M, H)
+    dc_next = None
+    d_kernel = d_bias = d_recurrent = None
+    for step in reversed(cache):
+        dc = dh * step.o * (1 - step.tanh_c * step.tanh_c)
+        if dc_next is not None:
+            dc = dc + dc_next
+        d_i = dc * step.g * step.i * (1 - step.i)
+        d_f = tf.zeros_like(dc) if step.c_prev is None else dc * step.c_prev * step.f * (1 - step.f)
+        d_g = dc * step.i * (1 - step.g * step.g)
+        d_o = dh * step.tanh_c * step.o * (1 - step.o)
+        dz = tf.concat([d_i, d_f, d_g, d_o], axis=-1)  # (S, M, 4H)
+        dk = tf.reduce_sum(dz * step.x_t[..., tf.newaxis], axis=1)
+        db = tf.reduce_sum(dz, axis=1)
+        d_kernel = dk if d_kernel is None else d_kernel + dk
+        d_bias = db if d_bias is None else d_bias + db
+        if step.h_prev is not None:
+            dr = tf.matmul(step.h_prev, dz, transpose_a=True)  # (S, H, 4H)
+            d_recurrent = dr if d_recurrent is None else d_recurrent + dr
+            dh = tf.matmul(dz, recurrent, transpose_b=True)
+            dc_next = dc * step.f
+    if d_recurrent is None:  # look_back 1: the recurrent kernel never meets a non-zero state
+        d_recurrent = tf.zeros_like(recurrent)
+    return [d_kernel, d_recurrent, d_bias, d_head_kernel, d_head_bias]
+
+
+# -- Keras layers (defined lazily, registered for safe-mode loading) ----------------------
+
+_LAYERS: dict[str, type] = {}
+
+
+def ensure_registered() -> dict[str, type]:
+    """Define and register the custom layers once per process -> {"GroupedLSTM": cls, "GroupedDense": cls}.
+
+    ``load_model`` calls this, so a model can be loaded before anything was trained in the process.
+    """
+    if _LAYERS:
+        return _LAYERS
+    import keras
+    from keras import ops
+
+    @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
+    class GroupedLSTM(keras.layers.Layer):
+        """S independent LSTM(units) cells over one feature: (M, S, look_back) -> (M, S, units)."""
+
+        def __init__(self, series: int, units: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.series = int(series)
+            self.units = int(units)
+
+        def build(self, input_shape: tuple[int | None, ...]) -> None:
+            s, h = self.series, self.units
+            self.kernel = self.add_weight(shape=(s, 4 * h), initializer="zeros", name="kernel")
+            self.recurrent_kernel = self.add_weight(shape=(s, h, 4 * h), initializer="zeros", name="recurrent_kernel")
+            self.bias = self.add_weight(shape=(s, 4 * h), initializer="zeros", name="bias")
+
+        def call(self, inputs: Any) -> Any:
+            x = ops.transpose(inputs, (1, 0, 2))  # series-major for the batched matmuls
+            h, _ = _lstm_steps(self.kernel, self.recurrent_kernel, self.bias, x)
+            return ops.transpose(h, (1, 0, 2))
+
+        def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+            return (input_shape[0], self.series, self.units)
+
+        def get_config(self) -> dict[str, Any]:
+            return super().get_config() | {"series": self.series, "units": self.units}
+
+    @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
+    class GroupedDense(keras.layers.Layer):
+        """S independent Dense(1) heads: (M, S, units) -> (M, S)."""
+
+        def __init__(self, series: int, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.series = int(series)
+
+        def build(self, input_shape: tuple[int | None, ...]) -> None:
+            units = int(input_shape[-1])
+            self.kernel = self.add_weight(shape=(self.series, units), initializer="zeros", name="kernel")
+            self.bias = self.add_weight(shape=(self.series,), initializer="zeros", name="bias")
+
+        def call(self, inputs: Any) -> Any:
+            out = _dense_head(ops.transpose(inputs, (1, 0, 2)), self.kernel, self.bias)
+            return ops.transpose(out, (1, 0))
+
+        def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+            return (input_shape[0], self.series)
+
+        def get_config(self) -> dict[str, Any]:
+            return super().get_config() | {"series": self.series}
+
+    _LAYERS.update(GroupedLSTM=GroupedLSTM, GroupedDense=GroupedDense)
+    return _LAYERS
+
+
+def build_model(series: int, config: TrainConfig, weights: Sequence[np.ndarray] | None = None) -> keras.Model:
+    """Uncompiled grouped model Input((S, look_back)) -> GroupedLSTM -> GroupedDense, optionally with weights."""
+    import keras
+
+    layers = ensure_registered()
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(series, config.look_back)),
+            layers["GroupedLSTM"](series, config.units, name="grouped_lstm"),
+            layers["GroupedDense"](series, name="grouped_dense"),
+        ],
+        name="grouped_lstm_regressor",
+    )
+    if weights is not None:
+        model.set_weights([np.asarray(w, dtype="float32") for w in weights])
+    return model
+
+
+def model_weights(model: keras.Model) -> Weights:
+    """The grouped model's weights in WEIGHT_NAMES order (shapes as in ``initial_weights``)."""
+    kernel, recurrent, bias, head_kernel, head_bias = (np.asarray(w) for w in model.get_weights())
+    return kernel, recurrent, bias, head_kernel, head_bias
+
+
+# -- the training engine -----------------------------------------------------------------
+
+_ENGINES: dict[tuple[Any, ...], Any] = {}
+
+
+def _weight_tail_shapes(config: TrainConfig) -> list[tuple[int, ...]]:
+    """Per-series weight shapes in WEIGHT_NAMES order (the leading series axis left out)."""
+    h = config.units
+    return [(4 * h,), (h, 4 * h), (4 * h,), (h,), ()]
+
+
+def _pack(weights: Sequence[np.ndarray]) -> np.ndarray:
+    """Weights in WEIGHT_NAMES order, each (S, ...) -> one (S, n_params) float32 array."""
+    return np.concatenate([np.asarray(w, dtype="float32").reshape(len(w), -1) for w in weights], axis=1)
+
+
+def _unpack(packed: np.ndarray, config: TrainConfig) -> list[np.ndarray]:
+    """Inverse of ``_pack``: (S, n_params) -> weights in WEIGHT_NAMES order."""
+    out, start = [], 0
+    for shape in _weight_tail_shapes(config):
+        size = math.prod(shape)
+        out.append(packed[:, start : start + size].reshape(len(packed), *shape))
+        start += size
+    return out
+
+
+def _engine(config: TrainConfig) -> Any:
+    """The compiled training block for this model shape and optimizer, traced once per process.
+
+    Signature: (x (S, P, L), y (S, P), n (S,), series_ids (S,), seed, first_epoch, n_epochs,
+    theta, m, v (S, n_params), t (S,)) -> (theta, m, v, t, losses (n_epochs, S)); P is a multiple of
+    the batch. The weights travel packed in one (S, n_params) tensor, so Adam is a dozen graph ops per
+    step instead of a dozen per weight tensor: at this model size op count, not arithmetic, sets the pace.
+    """
+    key = (config.look_back, config.units, config.batch_size, config.learning_rate, config.beta_1, config.beta_2)
+    if key in _ENGINES:
+        return _ENGINES[key]
+    import tensorflow as tf
+
+    batch = config.batch_size
+    lr, beta_1, beta_2 = config.learning_rate, config.beta_1, config.beta_2
+    shapes = _weight_tail_shapes(config)
+    n_params = sum(math.prod(shape) for shape in shapes)
+    f32, i64 = tf.float32, tf.int64
+    signature = [
+        tf.TensorSpec([None, None, config.look_back], f32),
+        tf.TensorSpec([None, None], f32),
+        tf.TensorSpec([None], i64),
+        tf.TensorSpec([None], i64),
+        tf.TensorSpec([], i64),
+        tf.TensorSpec([], i64),
+        tf.TensorSpec([], i64),
+        tf.TensorSpec([None, n_params], f32),
+        tf.TensorSpec([None, n_params], f32),
+        tf.TensorSpec([None, n_params], f32),
+        tf.TensorSpec([None], i64),
+    ]
+
+    def unpack(theta: tf.Tensor) -> list[tf.Tensor]:
+        out, start = [], 0
+        for shape in shapes:
+            size = math.prod(shape)
+            out.append(tf.reshape(theta[:, start : start + size], [-1, *shape]))
+            start += size
+        return out
+
+    def adam(active: tf.Tensor, t: tf.Tensor, theta: tf.Tensor, grad: tf.Tensor, m: tf.Tensor, v: tf.Tensor) -> tuple:
+        # Keras Adam.update_step, per series: each series has its own step counter, and a series
+        # without a batch this step keeps its weights and moments (tf.where, not a zero gradient,
+        # because a zero gradient would still decay the moments and move the weights).
+        step = tf.cast(t, f32)[:, tf.newaxis]
+        alpha = lr * tf.sqrt(1 - tf.pow(tf.constant(beta_2, f32), step)) / (1 - tf.pow(tf.constant(beta_1, f32), step))
+        m_next = m + (grad - m) * (1 - beta_1)
+        v_next = v + (tf.square(grad) - v) * (1 - beta_2)
+        theta_next = theta - (m_next * alpha) / (tf.sqrt(v_next) + ADAM_EPSILON)
+        on = active[:, tf.newaxis]
+        return tf.where(on, theta_next, theta), tf.where(on, m_next, m), tf.where(on, v_next, v)
+
+    @tf.function(input_signature=signature, autograph=False)
+    def train_block(
+        x: tf.Tensor,
+        y: tf.Tensor,
+        n: tf.Tensor,
+        series_ids: tf.Tensor,
+        seed: tf.Tensor,
+        first_epoch: tf.Tensor,
+        n_epochs: tf.Tensor,
+        theta: tf.Tensor,
+        m: tf.Tensor,
+        v: tf.Tensor,
+        t: tf.Tensor,
+    ) -> tuple[Any, ...]:
+        s = tf.shape(x)[0]
+        p = tf.shape(x, out_type=i64)[1]
+        steps_max = p // batch
+        position = tf.range(p, dtype=i64)[tf.newaxis, :]  # (1, P)
+        weight = tf.cast(position < n[:, tf.newaxis], f32)  # (S, P): 1 where position p of series s holds a window
+        last = tf.maximum(n[:, tf.newaxis] - 1, 0)
+        clipped = tf.minimum(position, last)
+        flat_index = tf.reshape(clipped, [-1])
+        flat_max = tf.reshape(tf.broadcast_to(last, tf.shape(clipped)), [-1])
+        n_f = tf.maximum(tf.cast(n, f32), 1.0)  # the idle row has no windows
+
+        def step(
+            j: tf.Tensor,
+            xs: tf.Tensor,
+            ys: tf.Tensor,
+            theta: tf.Tensor,
+            m: tf.Tensor,
+            v: tf.Tensor,
+            t: tf.Tensor,
+            sse: tf.Tensor,
+        ) -> tuple[Any, ...]:
+            lo = j * batch
+            xb, yb, wb = xs[:, lo : lo + batch], ys[:, lo : lo + batch], weight[:, lo : lo + batch]
+            active = lo < n  # (S,): series s still has a batch in this epoch
+            weights = unpack(theta)
+            h_last, cache = _lstm_steps(*weights[:3], xb)
+            err = _dense_head(h_last, *weights[3:]) - yb  # (S, B)
+            se = tf.square(err) * wb  # padded slots contribute nothing
+            # d loss_s / d pred for loss_s = sum(se_s) / count_s, series s's own batch MSE (the mean over the
+            # windows it really has in this batch, as fit does for a last partial batch). Series share no
+            # weights, so this is all of its gradient.
+            d_pred = 2.0 * err * wb / tf.maximum(tf.reduce_sum(wb, axis=1, keepdims=True), 1.0)
+            grad = tf.concat(
+                [tf.reshape(g, [s, -1]) for g in _backward(weights, h_last, cache, d_pred)], axis=1
+            )  # (S, n_params), packed like theta
+            t = t + tf.cast(active, i64)
+            theta, m, v = adam(active, tf.maximum(t, 1), theta, grad, m, v)
+            return j + 1, xs, ys, theta, m, v, t, sse + tf.reduce_sum(se, axis=1)
+
+        def epoch(
+            e: tf.Tensor, theta: tf.Tensor, m: tf.Tensor, v: tf.Tensor, t: tf.Tensor, losses: tf.TensorArray
+        ) -> tuple[Any, ...]:
+            # This epoch's permutation of each series' own windows, keyed by (seed, series, epoch) only.
+            keys = tf.stack([tf.fill([s], seed), series_ids, tf.fill([s], first_epoch + e)], axis=1)  # (S, 3)
+            flat_keys = tf.reshape(tf.repeat(keys[:, tf.newaxis, :], p, axis=1), [-1, 3])
+            order = tf.raw_ops.RandomIndexShuffle(index=flat_index, seed=flat_keys, max_index=flat_max)
+            order = tf.reshape(order, tf.shape(clipped))
+            xs = tf.gather(x, order, batch_dims=1)  # (S, P, L) shuffled windows
+            ys = tf.gather(y, order, batch_dims=1)
+            init = (tf.constant(0, i64), xs, ys, theta, m, v, t, tf.zeros([s], f32))
+            _, _, _, theta, m, v, t, sse = tf.while_loop(lambda j, *_: j < steps_max, step, init)
+            return e + 1, theta, m, v, t, losses.write(tf.cast(e, tf.int32), sse / n_f)
+
+        losses = tf.TensorArray(f32, size=tf.cast(n_epochs, tf.int32))
+        init = (tf.constant(0, i64), theta, m, v, t, losses)
+        _, theta, m, v, t, losses = tf.while_loop(lambda e, *_: e < n_epochs, epoch, init)
+        return theta, m, v, t, losses.stack()
+
+    _ENGINES[key] = train_block
+    return train_block
+
+
+@dataclass
+class _Chunk:
+    """One chunk of series and its training state (tensors), carried between compiled blocks.
+
+    ``ids`` are the chunk's series; the tensors may carry one extra idle row (see ``_make_chunk``).
+    """
+
+    ids: np.ndarray
+    keys: Any
+    x: Any
+    y: Any
+    n: Any
+    theta: Any
+    m: Any
+    v: Any
+    t: Any
+
+
+def _make_chunk(
+    x_list: Sequence[np.ndarray], y_list: Sequence[np.ndarray], ids: np.ndarray, config: TrainConfig
+) -> _Chunk:
+    """Pad a chunk's windows to (rows, P, L) with P = max steps x batch (zeros, masked in the engine).
+
+    A chunk of one series gets a second, idle row (no windows, never updated): TensorFlow's batched
+    matmul takes another kernel for a batch of one, which changes the last bit of some gradients, and
+    with the idle row a series trained alone matches the same series trained in a group.
+    """
+    import tensorflow as tf
+
+    rows = max(ids.size, 2)
+    n = np.zeros(rows, dtype="int64")
+    n[: ids.size] = [len(y_list[i]) for i in ids]
+    p = int(steps_per_epoch(n, config.batch_size).max()) * config.batch_size
+    x = np.zeros((rows, p, config.look_back), dtype="float32")
+    y = np.zeros((rows, p), dtype="float32")
+    for row, i in enumerate(ids):
+        x[row, : n[row]] = x_list[i]
+        y[row, : n[row]] = y_list[i]
+    keys = np.full(rows, -1, dtype="int64")  # the idle row's shuffle key; its order is never used
+    keys[: ids.size] = ids
+    n_params = sum(math.prod(shape) for shape in _weight_tail_shapes(config))
+    theta = np.zeros((rows, n_params), dtype="float32")
+    theta[: ids.size] = _pack(initial_weights(config, ids))
+    zeros = tf.zeros((rows, n_params), tf.float32)
+    return _Chunk(
+        ids,
+        tf.constant(keys),
+        tf.constant(x),
+        tf.constant(y),
+        tf.constant(n),
+        tf.constant(theta),
+        zeros,
+        zeros,
+        tf.zeros(rows, tf.int64),
+    )
+
+
+def _check_inputs(x_list: Sequence[np.ndarray], y_list: Sequence[np.ndarray], config: TrainConfig) -> tuple[list, list]:
+    if len(x_list) != len(y_list) or not x_list:
+        raise ValueError(f"need one y per X and at least one series; got {len(x_list)} X and {len(y_list)} y")
+    xs, ys = [], []
+    for s, (xi, yi) in enumerate(zip(x_list, y_list, strict=True)):
+        xi = np.asarray(xi, dtype="float32")
+        yi = np.asarray(yi, dtype="float32").reshape(-1)
+        if xi.ndim != 2 or xi.shape[1] != config.look_back or xi.shape[0] != yi.shape[0]:
+            raise ValueError(f"series {s}: X must be (N, {config.look_back}) and y (N,); got {xi.shape} and {yi.shape}")
+        if xi.shape[0] == 0:
+            raise ValueError(f"series {s}: no training windows")
+        if not (np.isfinite(xi).all() and np.isfinite(yi).all()):
+            raise ValueError(f"series {s}: windows contain NaN or inf; drop windows that touch a gap")
+        xs.append(xi)
+        ys.append(yi)
+    return xs, ys
+
+
+def fit_series(
+    X: Sequence[np.ndarray],
+    y: Sequence[np.ndarray],
+    config: TrainConfig,
+    on_epoch: Callable[[int, np.ndarray], None] | None = None,
+    chunk_size: int = 1024,
+    progress_every: int = PROGRESS_EVERY,
+) -> FitResult:
+    """Train S independent LSTM -> Dense models in one graph; X[s] (N_s, look_back) float32, y[s] (N_s,).
+
+    Each series gets exactly what ``model.fit(epochs, batch_size, shuffle=True)`` gives it alone:
+    ceil(N_s / batch) Adam updates per epoch on its own shuffles, last partial batch kept.
+    ``on_epoch(epoch, losses (S,))`` (epoch 1-based) is called for every epoch, but in bursts after
+    each compiled block of ``progress_every`` epochs; without a callback all epochs run in one call.
+    Seeds come from ``config.seed``; results repeat bit for bit across processes and, for the study's
+    shapes, do not depend on ``chunk_size`` (see the module docstring).
+    """
+    import tensorflow as tf
+
+    xs, ys = _check_inputs(X, y, config)
+    if chunk_size < 1 or progress_every < 1:
+        raise ValueError("chunk_size and progress_every must be >= 1")
+    train_block = _engine(config)
+    s_total = len(xs)
+    bounds = [(a, min(a + chunk_size, s_total)) for a in range(0, s_total, chunk_size)]
+    chunks: list[_Chunk | None] = [None] * len(bounds)
+    block = progress_every if on_epoch is not None else config.epochs
+    seed = tf.constant(_seed_i64(config.seed), tf.int64)
+    history = np.empty((config.epochs, s_total), dtype="float32")
+    packed = np.empty((s_total, sum(math.prod(shape) for shape in _weight_tail_shapes(config))), dtype="float32")
+    steps = np.empty(s_total, dtype="int64")
+    # Epoch blocks outside, chunks inside, so a callback sees every series' loss for each epoch.
+    # A chunk's padded data lives only while it still has epochs to run: without a callback there is
+    # one block, and at most one chunk's tensors exist at a time.
+    for first in range(0, config.epochs, block):
+        count = min(block, config.epochs - first)
+        done = first + count == config.epochs
+        for k, (lo, hi) in enumerate(bounds):
+            chunk = chunks[k] or _make_chunk(xs, ys, np.arange(lo, hi, dtype="int64"), config)
+            chunk.theta, chunk.m, chunk.v, chunk.t, losses = train_block(
+                chunk.x,
+                chunk.y,
+                chunk.n,
+                chunk.keys,
+                seed,
+                tf.constant(first, tf.int64),
+                tf.constant(count, tf.int64),
+                chunk.theta,
+                chunk.m,
+                chunk.v,
+                chunk.t,
+            )
+            history[first : first + count, lo:hi] = losses.numpy()[:, : hi - lo]
+            if done:
+                packed[lo:hi] = chunk.theta.numpy()[: hi - lo]
+                steps[lo:hi] = chunk.t.numpy()[: hi - lo]
+            chunks[k] = None if done else chunk
+        if on_epoch is not None:
+            for epoch in range(first, first + count):
+                on_epoch(epoch + 1, history[epoch].copy())
+    return FitResult(model=build_model(s_total, config, _unpack(packed, config)), loss_history=history, steps=steps)
+
+
+# -- inference and persistence -----------------------------------------------------------
+
+
+def predict_series(model: keras.Model, X: np.ndarray) -> np.ndarray:
+    """X (S, M, look_back) scaled windows -> (S, M) float32 predictions, series s by its own model.
+
+    Uses a direct model call: ``model.predict`` builds a predict function and is ~10x slower here.
+    """
+    windows = np.asarray(X, dtype="float32")
+    if windows.ndim != 3:
+        raise ValueError(f"X must be (S, M, look_back); got shape {windows.shape}")
+    out = model(np.ascontiguousarray(windows.transpose(1, 0, 2)), training=False)
+    return np.asarray(out).T.copy()
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Write the model as a ``.keras`` archive (config + weights, no Python code)."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"model path must end in .keras: {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        # Keras 3.15 saving passes copy=False to np.array on TF tensors, which NumPy 2.4 reports on every
+        # save (plain keras.layers.LSTM models too); it is harmless and not ours to fix.
+        warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept a copy keyword")
+        model.save(path)
+
+
+def load_model(path: Path) -> keras.Model:
+    """Load a ``.keras`` model in safe mode (refuses serialised lambdas); registers the custom layers first."""
+    import keras
+
+    ensure_registered()
+    return keras.models.load_model(Path(path), safe_mode=True, compile=False)
