@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from tasks.config import PipelineConfig, apply_overrides
 from tasks.store import ArtifactStore
 
 FORMATS = ("table", "csv", "json")
@@ -58,41 +59,90 @@ def format_frame(frame: pd.DataFrame, fmt: str) -> str:
     return shown.to_string(index=False, float_format=lambda v: f"{v:.1f}") + "\n"
 
 
-def load_report(store: ArtifactStore) -> pd.DataFrame:
-    path = store.latest("report.parquet")
-    if not path.exists():
-        raise CliError(f"no report in {store.root} yet; run `hotspot run` first")
-    return pd.read_parquet(path)
+def load_report(store: ArtifactStore, run_date: date | None = None) -> pd.DataFrame:
+    """The latest report, or the report of one run date."""
+    if run_date is None:
+        path = store.latest("report.parquet")
+        if not path.exists():
+            raise CliError(f"no report in {store.root} yet; run `hotspot run` first")
+        return pd.read_parquet(path)
+    found = dict(store.manifests("report")).get(run_date)
+    if found is None:
+        days = ", ".join(day.isoformat() for day, _ in store.manifests("report")[-5:]) or "none"
+        raise CliError(f"no report for run date {run_date.isoformat()} in {store.root} (latest run dates: {days})")
+    return store.load_table(found["outputs"]["report"])
 
 
-def command_run(args: argparse.Namespace) -> int:
-    from flows.pipeline import hotspot_pipeline
-    from tasks.config import PipelineConfig, apply_overrides
-
+def config_from(pairs: Sequence[str]) -> PipelineConfig:
     try:
-        config = apply_overrides(PipelineConfig(), parse_overrides(args.set))
+        return apply_overrides(PipelineConfig(), parse_overrides(pairs))
     except ValueError as exc:
         raise CliError(f"bad --set: {exc}".splitlines()[0]) from exc
-    input_path = None
-    if args.input:
-        source = Path(args.input).expanduser()
-        if not source.is_file():
-            raise CliError(f"input file not found: {source}")
-        input_path = str(source.resolve())
-    result = hotspot_pipeline(config=config, input_path=input_path, store_dir=args.store, run_date=args.run_date)
-    table = load_report(ArtifactStore(result["store"]))
+
+
+def existing_file(path: str | None) -> str | None:
+    if not path:
+        return None
+    source = Path(path).expanduser()
+    if not source.is_file():
+        raise CliError(f"input file not found: {source}")
+    return str(source.resolve())
+
+
+def print_run(result: dict, threshold_pct: float) -> None:
+    table = load_report(ArtifactStore(result["store"]), date.fromisoformat(result["run_date"]))
     hot = table[table["is_hotspot"]]
-    print(f"\nHotspots ({len(hot)} of {len(table)} scored days, deviation > {config.extract.threshold_pct:g} %):")
-    print(format_frame(hot, "table"), end="")
+    print(f"\nRun date {result['run_date']}: " + ", ".join(f"{k} {v}" for k, v in result["stages"].items()))
+    print(f"\nHotspots ({len(hot)} of {len(table)} scored days, deviation > {threshold_pct:g} %):")
+    print(
+        format_frame(hot[["date", "region", "actual", "predicted", "deviation_pct", "is_new", "revised"]], "table"),
+        end="",
+    )
     print(f"\nreport:  {result['report']}")
     print(f"history: {result['partition']}")
     for name, path in result["figures"].items():
         print(f"figure:  {path}  ({name})")
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from flows.pipeline import hotspot_pipeline
+
+    config = config_from(args.set)
+    result = hotspot_pipeline(
+        config=config,
+        input_path=existing_file(args.input),
+        input_url=args.url,
+        store_dir=args.store,
+        run_date=args.run_date,
+    )
+    print_run(result, config.extract.threshold_pct)
+    return 0
+
+
+def command_backfill(args: argparse.Namespace) -> int:
+    from flows.pipeline import hotspot_pipeline
+
+    if args.end < args.start:
+        raise CliError(f"--end {args.end} is before --start {args.start}")
+    config = config_from(args.set)
+    days = pd.date_range(args.start, args.end, freq="D").date
+    input_path = existing_file(args.input)
+    for i, day in enumerate(days, 1):
+        result = hotspot_pipeline(
+            config=config, input_path=input_path, store_dir=args.store, run_date=day, backfill=True
+        )
+        table = load_report(ArtifactStore(result["store"]), day)
+        ran = [k for k, v in result["stages"].items() if not v.startswith("skipped")]
+        print(
+            f"[{i}/{len(days)}] {day}: {len(table)} days scored, {int(table['is_hotspot'].sum())} hotspots "
+            f"({int(table['is_new'].sum())} new); ran: {', '.join(ran) or 'nothing'}",
+            flush=True,
+        )
     return 0
 
 
 def command_report(args: argparse.Namespace) -> int:
-    table = load_report(ArtifactStore(args.store))
+    table = load_report(ArtifactStore(args.store), args.date)
     if not args.all:
         table = table[table["is_hotspot"]]
     sys.stdout.write(format_frame(table.reset_index(drop=True), args.format))
@@ -104,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the whole pipeline (the same flow the deployments run)")
-    run.add_argument("--input", help="CSV or Parquet file to ingest (default: the shipped NHC data set)")
+    run.add_argument("--input", help="CSV or Parquet file of new data (an empty store starts from the shipped data)")
+    run.add_argument("--url", help="http(s) URL of a CSV or Parquet file of new data")
     run.add_argument("--store", help="artifact store folder (default: the project's data/)")
     run.add_argument("--run-date", type=date.fromisoformat, help="run date YYYY-MM-DD (default: today)")
     run.add_argument(
@@ -116,8 +167,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=command_run)
 
-    rep = sub.add_parser("report", help="print the latest report")
+    back = sub.add_parser("backfill", help="run each date of a range as if it were that day")
+    back.add_argument("--start", type=date.fromisoformat, required=True, help="first run date YYYY-MM-DD")
+    back.add_argument("--end", type=date.fromisoformat, required=True, help="last run date YYYY-MM-DD")
+    back.add_argument("--input", help="CSV or Parquet file of new data to add first")
+    back.add_argument("--store", help="artifact store folder (default: the project's data/)")
+    back.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    back.set_defaults(handler=command_backfill)
+
+    rep = sub.add_parser("report", help="print the latest report (or one run date's)")
     rep.add_argument("--store", help="artifact store folder (default: the project's data/)")
+    rep.add_argument("--date", type=date.fromisoformat, help="the report of this run date (default: latest)")
     which = rep.add_mutually_exclusive_group()
     which.add_argument("--all", action="store_true", help="every scored day")
     which.add_argument("--hotspots", action="store_true", help="only hotspot days (the default)")

@@ -1,6 +1,8 @@
 """The hotspot pipeline: ingest -> validate -> scale -> train -> predict -> extract -> report.
 
-The CLI, the deployments in prefect.yaml and the tests all run this one flow.
+The CLI, the deployments in prefect.yaml and the tests all run this one flow. Each stage
+skips itself when its inputs, config and code are unchanged (see tasks/store.py), so a
+daily run without new data recomputes nothing.
 """
 
 from __future__ import annotations
@@ -13,42 +15,51 @@ from tasks.config import PipelineConfig
 from tasks.extract import extract
 from tasks.ingest import ingest
 from tasks.predict import predict
-from tasks.report import report
+from tasks.report import publish, report
 from tasks.scale import scale
-from tasks.store import SHIPPED_INPUT, ArtifactStore
+from tasks.store import ArtifactStore
 from tasks.train import train
 from tasks.validate import validate
 
 
-@flow(name="hotspot-pipeline", log_prints=True)
+@flow(name="hotspot-pipeline")
 def hotspot_pipeline(
     config: PipelineConfig = PipelineConfig(),  # noqa: B008 - frozen, so a shared default is safe
     input_path: str | None = None,
+    input_url: str | None = None,
     store_dir: str | None = None,
     run_date: date | None = None,
+    backfill: bool = False,
 ) -> dict:
     """Run every stage for one run date and return where the report and figures are.
 
     Args:
         config: Every stage's settings; the defaults are the reference study's.
-        input_path: CSV or Parquet file to ingest; empty means the shipped NHC data set.
+        input_path: A CSV or Parquet file of new data to add (files in the store's incoming/ folder are added too).
+        input_url: An http(s) URL of a CSV or Parquet file of new data to add.
         store_dir: Root folder of the artifact store; empty means the project's data/ folder.
         run_date: Partition to write, and the day future dates are judged against; empty means today.
+        backfill: Run as if on run_date: only rows dated up to run_date are used.
     """
     day = run_date or date.today()
     store = ArtifactStore(store_dir)
-    ingested = ingest(store, day, input_path or str(SHIPPED_INPUT), config.ingest)
+    ingested = ingest(store, day, input_path, input_url, config.ingest, backfill)
     validated = validate(store, day, ingested["canonical"], config.validation)
     scaled = scale(store, day, validated["valid"], config.series)
-    model = train(store, day, scaled["scaled"], scaled["scaler"], config.train)
-    predictions = predict(store, day, scaled["scaled"], model, config.train.look_back)
+    model = train(store, day, scaled["scaled"], scaled["scaler"], config.train, config.series, config.retrain)
+    predictions = predict(store, day, scaled["scaled"], scaled["scaler"], model, config.train.look_back)
     hotspots = extract(store, day, predictions["predictions"], config.extract, config.train.look_back)
-    return report(
-        store,
-        day,
-        hotspots["hotspots"],
-        hotspots["unscored"],
-        predictions["predictions"],
-        model["history"],
-        config.extract.threshold_pct,
-    ) | {"run_date": day.isoformat(), "store": str(store.root), "validation": validated["summary"]}
+    reported = report(
+        store, day, hotspots, ingested["revisions"], predictions["predictions"], model, config.series.target
+    )
+    stages = {"ingest": ingested, "validate": validated, "scale": scaled, "train": model,
+              "predict": predictions, "extract": hotspots, "report": reported}  # fmt: skip
+    statuses = {name: result["status"] for name, result in stages.items()}
+    published = publish(store, day, reported, config.extract.threshold_pct, statuses)
+    return published | {
+        "run_date": day.isoformat(),
+        "store": str(store.root),
+        "stages": statuses,
+        "arrivals": ingested["arrivals"],
+        "validation": validated["summary"],
+    }

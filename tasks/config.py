@@ -6,7 +6,7 @@ documented where it is defined. Defaults are the reference study's values.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,6 +20,23 @@ class IngestConfig(_Frozen):
         default="CN",
         description="Region code given to every row when the input has no region column.",
         min_length=1,
+    )
+    max_download_mb: float = Field(default=100, description="Largest file accepted from an input URL, in MB.", gt=0)
+    download_timeout_s: float = Field(default=30, description="Seconds to wait for an input URL to answer.", gt=0)
+
+
+class RetrainConfig(_Frozen):
+    policy: Literal["always", "never", "when_stale"] = Field(
+        default="when_stale",
+        description=(
+            "always: train every run; never: reuse the newest compatible model (train only if none exists); "
+            "when_stale: reuse it unless it is older than max_age_days or the training windows grew by more "
+            "than max_growth_pct. A model trained on exactly the same data is always reused."
+        ),
+    )
+    max_age_days: int = Field(default=7, description="when_stale: retrain once the model is this many days old.", ge=0)
+    max_growth_pct: float = Field(
+        default=10.0, description="when_stale: retrain once the training windows grew by more than this.", ge=0
     )
 
 
@@ -73,6 +90,7 @@ class PipelineConfig(_Frozen):
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="Reading and canonicalising input.")
     validation: ValidateConfig = Field(default_factory=ValidateConfig, description="Data quality gate.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="LSTM model and optimizer.")
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig, description="When a new model is trained.")
     extract: ExtractConfig = Field(default_factory=ExtractConfig, description="Hotspot rule.")
 
 

@@ -15,7 +15,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import ExtractConfig
-from tasks.store import ArtifactStore
+from tasks.store import ArtifactStore, code_version, fingerprint
 
 REPORT_COLUMNS = ["date", "region", "actual", "predicted", "deviation_pct", "is_hotspot", "note"]
 UNSCORED_COLUMNS = ["date", "region", "reason"]
@@ -80,15 +80,23 @@ def extract_hotspots(
 def extract(store: ArtifactStore, run_date: date, predictions: dict, config: ExtractConfig, look_back: int) -> dict:
     """Score the target's predictions; write the hotspot table and the list of unscored days."""
     logger = get_run_logger()
+    key = fingerprint(
+        stage="extract",
+        predictions=predictions["sha256"],
+        config=config.model_dump(),
+        look_back=look_back,
+        code=code_version(__file__),
+    )
+    if (hit := store.reuse("extract", run_date, key)) is not None:
+        logger.info("extract: skipped, same predictions as run date %s", hit["reused_from"])
+        return hit["outputs"] | {"status": f"skipped (same as {hit['reused_from']})"}
     frame = store.load_table(predictions)
     report, unscored = extract_hotspots(frame, config.threshold_pct, look_back)
     refs = {
         "hotspots": store.write_table("extract", run_date, "hotspots", report).to_dict(),
         "unscored": store.write_table("extract", run_date, "unscored", unscored).to_dict(),
     }
-    store.write_manifest(
-        "extract", run_date, {"inputs": {"predictions": predictions}, "config": config.model_dump(), "outputs": refs}
-    )
+    store.write_manifest("extract", run_date, {"fingerprint": key, "outputs": refs})
     logger.info(
         "extract: %d days scored, %d hotspots (deviation > %.1f %%), %d days not scored",
         len(report),
@@ -96,4 +104,4 @@ def extract(store: ArtifactStore, run_date: date, predictions: dict, config: Ext
         config.threshold_pct,
         len(unscored),
     )
-    return refs
+    return refs | {"status": "ran"}

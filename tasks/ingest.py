@@ -9,19 +9,25 @@ date           datetime64[us]  reporting day; NaT when the cell could not be rea
 region         str             region code; ``IngestConfig.default_region`` if absent
 confirmed      float64         local new confirmed cases; NaN = no published figure
 asymptomatic   float64         local new asymptomatic infections; NaN = no published figure
-source_row     int64           line of the source file (header = line 1), for tracing
+source_file    str             archived file the row's current values came from
+source_row     int64           line of that file (header = line 1), for tracing
 ingest_error   str             why a cell could not be read ("" when the row read cleanly)
 =============  ==============  ===========================================================
 
 Counts stay float here so that the validator, not the reader, decides what is acceptable
 (negative, fractional, implausible). A cell that is empty is a gap, not an error.
+
+Daily operation: every file ever received is replayed in arrival order
+(:func:`merge_observations`). A row already known with the same values is a no-op; a
+changed value for a known (region, date) is a *revision*: the newer value wins and the
+change is logged. An empty cell in a newer file never erases a published value.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +36,10 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import IngestConfig
-from tasks.store import ArtifactStore
+from tasks.store import SHIPPED_INPUT, ArtifactStore, code_version, fingerprint
 
-CANONICAL_COLUMNS = ["date", "region", "confirmed", "asymptomatic", "source_row", "ingest_error"]
+CANONICAL_COLUMNS = ["date", "region", "confirmed", "asymptomatic", "source_file", "source_row", "ingest_error"]
+REVISION_COLUMNS = ["region", "date", "column", "old_value", "new_value", "source_file"]
 COUNT_COLUMNS = ["confirmed", "asymptomatic"]
 
 # Accepted headers per canonical column, in priority order: when a file carries several
@@ -165,7 +172,7 @@ def read_table(path: Path) -> pd.DataFrame:
     raise IngestError(f"{path.name}: not readable as UTF-8 or GB18030 text")
 
 
-def canonicalise(raw: pd.DataFrame, config: IngestConfig) -> IngestResult:
+def canonicalise(raw: pd.DataFrame, config: IngestConfig, source_file: str = "") -> IngestResult:
     """Raw cells (any accepted headers) -> canonical table sorted by region and date."""
     mapping = map_headers([str(c) for c in raw.columns])
     index = raw.index
@@ -187,6 +194,7 @@ def canonicalise(raw: pd.DataFrame, config: IngestConfig) -> IngestResult:
         table[col] = numbers
         errors.append(pd.Series(np.where(errs != "", f"{col}: " + errs, ""), index=index))
 
+    table["source_file"] = pd.Series(source_file, index=index, dtype="str")
     table["source_row"] = np.arange(FIRST_DATA_LINE, FIRST_DATA_LINE + len(raw), dtype="int64")
     joined = pd.concat(errors, axis=1).apply(lambda row: "; ".join(e for e in row if e), axis=1)
     table["ingest_error"] = (joined if len(raw) else pd.Series([], dtype="str")).astype("str")
@@ -200,7 +208,94 @@ def ingest_file(path: Path, config: IngestConfig) -> IngestResult:
     raw = read_table(path)
     if raw.empty:
         raise IngestError(f"{path.name}: no data rows (header only?)")
-    return canonicalise(raw, config)
+    try:
+        return canonicalise(raw, config, source_file=path.name)
+    except IngestError as exc:
+        raise IngestError(f"{path.name}: {exc}") from exc
+
+
+def merge_observations(tables: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Canonical tables in arrival order -> (current canonical table, revision log).
+
+    Per (region, date) and count column the newest non-empty value wins; each change of a
+    published value is a row of the revision log (REVISION_COLUMNS). Rows that cannot be
+    keyed (unreadable date or cell) and keys repeated inside one file are passed through
+    unchanged, so the validator quarantines them with a reason instead of a guess here.
+    """
+    if not tables:
+        raise IngestError("no input received yet")
+    rows = pd.concat([t.assign(_seq=i) for i, t in enumerate(tables)], ignore_index=True)
+    keyable = rows["date"].notna() & (rows["ingest_error"] == "")
+    repeated = rows.duplicated(["_seq", "region", "date"], keep=False) & keyable
+    passthrough = rows[~keyable | repeated]
+    keyed = rows[keyable & ~repeated].sort_values(["region", "date", "_seq"], kind="stable")
+    keys = [keyed["region"], keyed["date"]]
+
+    contributed = pd.Series(False, index=keyed.index)
+    revisions = []
+    for col in COUNT_COLUMNS:
+        previous = keyed[col].groupby(keys).ffill().groupby(keys).shift()
+        present = keyed[col].notna()
+        changed = present & previous.notna() & (keyed[col] != previous)
+        contributed |= present & (previous.isna() | changed)
+        revisions.append(
+            pd.DataFrame(
+                {
+                    "region": keyed.loc[changed, "region"],
+                    "date": keyed.loc[changed, "date"],
+                    "column": col,
+                    "old_value": previous[changed],
+                    "new_value": keyed.loc[changed, col],
+                    "source_file": keyed.loc[changed, "source_file"],
+                }
+            )
+        )
+    grouped = keyed.groupby(["region", "date"], sort=False)
+    # groupby.last skips NaN: the newest published value of each column.
+    values = grouped[COUNT_COLUMNS].last()
+    # Traceability: the row that last changed something (else the first sighting).
+    origin = grouped[["source_file", "source_row"]].first()
+    origin.update(keyed[contributed].groupby(["region", "date"], sort=False)[["source_file", "source_row"]].last())
+    merged = values.join(origin).reset_index()
+    merged["ingest_error"] = ""
+    table = pd.concat([merged, passthrough.drop(columns="_seq")], ignore_index=True)
+    table = table.astype({"region": "str", "source_file": "str", "source_row": "int64", "ingest_error": "str"})
+    table["date"] = table["date"].astype("datetime64[us]")
+    table = table.sort_values(["region", "date", "source_row"], kind="stable", na_position="last")
+    log = pd.concat(revisions, ignore_index=True).sort_values(["region", "date", "column"], kind="stable")
+    log = log.astype({"region": "str", "column": "str", "source_file": "str"}).reset_index(drop=True)
+    log["date"] = log["date"].astype("datetime64[us]")
+    return table.reset_index(drop=True)[CANONICAL_COLUMNS], log[REVISION_COLUMNS]
+
+
+def as_of(table: pd.DataFrame, run_date: date) -> tuple[pd.DataFrame, int]:
+    """Rows dated on or before run_date (backfill: the data as known that day) -> (rows, number dropped).
+
+    Rows with an unreadable date are kept so that the validator reports them.
+    """
+    later = table["date"].notna() & (table["date"] > pd.Timestamp(run_date))
+    return table[~later].reset_index(drop=True), int(later.sum())
+
+
+def download(url: str, folder: Path, max_bytes: int, timeout: float) -> Path:
+    """Fetch an http(s) URL into folder (size-capped, with a timeout) and return the file."""
+    from urllib.parse import urlparse
+    from urllib.request import urlopen
+
+    parsed = urlparse(url)
+    if parsed.scheme not in {"http", "https"}:
+        raise IngestError(f"only http and https URLs are accepted, got {parsed.scheme or 'no scheme'!r}")
+    name = Path(parsed.path).name or "download.csv"
+    if Path(name).suffix.lower() not in {".csv", ".txt", ".parquet"}:
+        name += ".csv"
+    with urlopen(url, timeout=timeout) as response:
+        data = response.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise IngestError(f"{url}: larger than the {max_bytes}-byte download limit")
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / name
+    target.write_bytes(data)
+    return target
 
 
 def date_range_of(table: pd.DataFrame) -> tuple[date, date] | None:
@@ -214,35 +309,102 @@ def date_range_of(table: pd.DataFrame) -> tuple[date, date] | None:
 # -- Prefect task ---------------------------------------------------------------------
 
 
-@task(name="ingest", cache_policy=NO_CACHE)
-def ingest(store: ArtifactStore, run_date: date, input_path: str, config: IngestConfig) -> dict:
-    """Archive the input in the raw layer and write the canonical table."""
+def _receive_inputs(
+    store: ArtifactStore, run_date: date, input_path: str | None, input_url: str | None, config: IngestConfig
+) -> list[str]:
+    """Archive every new input (explicit file, URL, incoming folder; the shipped data for an empty store).
+
+    Returns log lines. A file that cannot be read at all is archived as rejected (nothing is
+    lost) and skipped; an explicitly given file or URL that is rejected fails the run.
+    """
     logger = get_run_logger()
-    source = Path(input_path)
-    if not source.is_file():
-        raise IngestError(f"input file not found: {source}")
-    raw_ref = store.receive(source, run_date)
-    result = ingest_file(Path(raw_ref.path), config)
-    ref = store.write_table("ingest", run_date, "canonical", result.table)
-    span = date_range_of(result.table)
+    now = datetime.now(UTC)
+    sources: list[tuple[Path, str]] = []
+    if input_path:
+        sources.append((Path(input_path), "input"))
+    if input_url:
+        folder = store.incoming / ".downloads"
+        sources.append(
+            (download(input_url, folder, int(config.max_download_mb * 1e6), config.download_timeout_s), "url")
+        )
+    if store.incoming.is_dir():
+        sources += [
+            (p, "incoming") for p in sorted(store.incoming.iterdir()) if p.is_file() and not p.name.startswith(".")
+        ]
+    if not sources and store.ledger().empty:
+        sources.append((SHIPPED_INPUT, "shipped"))
+
+    notes = []
+    for path, origin in sources:
+        if not path.is_file():
+            raise IngestError(f"input file not found: {path}")
+        try:
+            rows = len(ingest_file(path, config).table)
+            status, error = "accepted", None
+        except IngestError as exc:
+            rows, status, error = 0, f"rejected: {exc}", exc
+        ref, new = store.receive(path, run_date, origin, now, status)
+        if origin in {"incoming", "url"}:
+            path.unlink()  # archived (or already known): nothing is lost by removing it
+        note = f"{origin} {path.name}: " + (f"{status}, {rows} rows" if new else "already received (no-op)")
+        logger.info("ingest: %s -> %s", note, ref.path)
+        notes.append(note)
+        if error is not None and new and origin in {"input", "url"}:
+            raise error
+    return notes
+
+
+@task(name="ingest", cache_policy=NO_CACHE)
+def ingest(
+    store: ArtifactStore,
+    run_date: date,
+    input_path: str | None,
+    input_url: str | None,
+    config: IngestConfig,
+    backfill: bool = False,
+) -> dict:
+    """Receive new inputs, then rebuild the canonical table from every accepted file (or reuse it)."""
+    logger = get_run_logger()
+    notes = _receive_inputs(store, run_date, input_path, input_url, config)
+    ledger = store.ledger()
+    ledger = ledger[ledger["status"] == "accepted"]
+    if not backfill:
+        # A rerun of an old date sees only what had arrived by then.
+        ledger = ledger[ledger["run_date"] <= run_date.isoformat()]
+    if ledger.empty:
+        raise IngestError(f"no readable input received by {run_date.isoformat()}")
+    key = fingerprint(
+        stage="ingest",
+        files=ledger["sha256"].tolist(),
+        config=config.model_dump(),
+        code=code_version(__file__),
+        as_of=run_date.isoformat() if backfill else None,
+    )
+    if (hit := store.reuse("ingest", run_date, key)) is not None:
+        logger.info("ingest: skipped, no new data (same %d file(s) as run date %s)", len(ledger), hit["reused_from"])
+        return hit["outputs"] | {"status": f"skipped (same as {hit['reused_from']})", "arrivals": notes}
+
+    tables = [ingest_file(store.root / archived, config).table for archived in ledger["archived"]]
+    table, revisions = merge_observations(tables)
+    dropped = 0
+    if backfill:
+        table, dropped = as_of(table, run_date)
+        revisions = revisions[revisions["date"] <= pd.Timestamp(run_date)]
+    outputs = {
+        "canonical": store.write_table("ingest", run_date, "canonical", table).to_dict(),
+        "revisions": store.write_table("ingest", run_date, "revisions", revisions).to_dict(),
+    }
     store.write_manifest(
-        "ingest",
-        run_date,
-        {
-            "input": str(source),
-            "raw": raw_ref.to_dict(),
-            "outputs": {"canonical": ref.to_dict()},
-            "header_map": result.header_map,
-            "ignored_columns": result.ignored_columns,
-        },
+        "ingest", run_date, {"fingerprint": key, "files": ledger["archived"].tolist(), "outputs": outputs}
     )
+    span = date_range_of(table)
     logger.info(
-        "ingest: read %s (%d rows, %s..%s); columns used %s; ignored %d other column(s); wrote %s",
-        source.name,
-        ref.rows,
+        "ingest: %d file(s) -> %d rows (%s..%s), %d revision(s)%s; wrote %s",
+        len(ledger),
+        len(table),
         *(span or ("-", "-")),
-        result.header_map,
-        len(result.ignored_columns),
-        ref.path,
+        len(revisions),
+        f", {dropped} row(s) after {run_date} left out (backfill)" if backfill else "",
+        outputs["canonical"]["path"],
     )
-    return {"canonical": ref.to_dict(), "raw": raw_ref.to_dict()}
+    return outputs | {"status": "ran", "arrivals": notes}

@@ -3,7 +3,8 @@
 Files per run date under ``07_report/run_date=YYYY-MM-DD/`` and, once all are written,
 copied to ``07_report/latest/``:
 
-- ``report.parquet``: one row per scored (region, date), columns of :data:`tasks.extract.REPORT_COLUMNS`;
+- ``report.parquet``: one row per scored (region, date), columns of :data:`tasks.extract.REPORT_COLUMNS`
+  plus :data:`REPORT_EXTRA_COLUMNS`;
 - ``unscored.parquet``: the days that could not be scored and why;
 - ``fit.png``, ``target.png``, ``loss.png``: training fit, target vs prediction with hotspots, loss curve;
 - ``summary.md``: the run in a few lines.
@@ -11,8 +12,8 @@ copied to ``07_report/latest/``:
 
 from __future__ import annotations
 
+import json
 from datetime import date
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -20,7 +21,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.store import ArtifactStore
+from tasks.store import MANIFEST, ArtifactStore, code_version, fingerprint, sha256_file
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -70,15 +71,44 @@ def plot_loss(history: pd.DataFrame) -> Figure:
     return fig
 
 
-def summary_markdown(report: pd.DataFrame, unscored: pd.DataFrame, run_date: date, threshold_pct: float) -> str:
-    """A few lines a reader of the Prefect UI needs first."""
+REPORT_EXTRA_COLUMNS = ["revised", "is_new", "model_id"]
+
+
+def build_report(
+    hotspots: pd.DataFrame, revisions: pd.DataFrame, previous: pd.DataFrame | None, target: str, model_id: str
+) -> pd.DataFrame:
+    """Hotspot table -> report table: adds ``revised`` (the day's target value was revised after first
+    publication), ``is_new`` (a hotspot not flagged in the previous computed report) and ``model_id``.
+    """
+    report = hotspots.copy()
+    revised_keys = revisions.loc[revisions["column"] == target, ["region", "date"]].drop_duplicates()
+    report["revised"] = pd.MultiIndex.from_frame(report[["region", "date"]]).isin(
+        pd.MultiIndex.from_frame(revised_keys)
+    )
+    if previous is None:
+        report["is_new"] = report["is_hotspot"]
+    else:
+        before = previous.loc[previous["is_hotspot"], ["region", "date"]]
+        seen = pd.MultiIndex.from_frame(report[["region", "date"]]).isin(pd.MultiIndex.from_frame(before))
+        report["is_new"] = report["is_hotspot"] & ~seen
+    report["model_id"] = pd.Series(model_id, index=report.index, dtype="str")
+    return report
+
+
+def summary_markdown(
+    report: pd.DataFrame, unscored: pd.DataFrame, run_date: date, threshold_pct: float, statuses: dict[str, str]
+) -> str:
+    """What a reader of the Prefect UI needs first: data, hotspots, gaps, and what this run did."""
     hot = report[report["is_hotspot"]]
     span = f"{report['date'].min():%Y-%m-%d}..{report['date'].max():%Y-%m-%d}" if len(report) else "-"
     lines = [
         f"# Hotspot report, run date {run_date.isoformat()}",
         "",
         f"- days scored: **{len(report)}** ({span}), regions: {', '.join(sorted(report['region'].unique()))}",
-        f"- hotspots (deviation > {threshold_pct:g} %): **{len(hot)}** ({len(hot) / max(len(report), 1):.0%})",
+        f"- hotspots (deviation > {threshold_pct:g} %): **{len(hot)}** ({len(hot) / max(len(report), 1):.0%}), "
+        f"new since the previous report: **{int(report['is_new'].sum())}**",
+        f"- revised days (target value changed after first publication): {int(report['revised'].sum())}",
+        f"- model: `{report['model_id'].iloc[0] if len(report) else '-'}`",
         f"- days not scored: {len(unscored)}",
     ]
     for reason, count in unscored["reason"].value_counts().items():
@@ -86,6 +116,8 @@ def summary_markdown(report: pd.DataFrame, unscored: pd.DataFrame, run_date: dat
     undefined = int(report["deviation_pct"].isna().sum())
     if undefined:
         lines.append(f"- days with actual = 0 (deviation undefined, never a hotspot): {undefined}")
+    lines += ["", "## What this run did", "", "| stage | outcome |", "|---|---|"]
+    lines += [f"| {stage} | {outcome} |" for stage, outcome in statuses.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -100,7 +132,13 @@ def table_records(frame: pd.DataFrame) -> list[dict]:
     return out.astype(object).where(out.notna(), None).to_dict("records")
 
 
-# -- Prefect task ---------------------------------------------------------------------
+# -- Prefect tasks --------------------------------------------------------------------
+
+
+def _previous_report(store: ArtifactStore, run_date: date) -> pd.DataFrame | None:
+    """The report of the newest earlier run date, if any."""
+    earlier = [manifest for day, manifest in store.manifests("report") if day < run_date]
+    return store.load_table(earlier[-1]["outputs"]["report"]) if earlier else None
 
 
 @task(name="report", cache_policy=NO_CACHE)
@@ -108,55 +146,90 @@ def report(
     store: ArtifactStore,
     run_date: date,
     hotspots: dict,
-    unscored: dict,
+    revisions: dict,
     predictions: dict,
-    history: dict,
-    threshold_pct: float,
+    model: dict,
+    target: str,
 ) -> dict:
-    """Write the report, figures and summary for the run date, publish them as latest and as artifacts."""
+    """Write the report table and figures for the run date (or reuse identical ones)."""
     logger = get_run_logger()
-    table = store.load_table(hotspots)
-    skipped = store.load_table(unscored)
+    key = fingerprint(
+        stage="report",
+        hotspots=hotspots["hotspots"]["sha256"],
+        unscored=hotspots["unscored"]["sha256"],
+        revisions=revisions["sha256"],
+        predictions=predictions["sha256"],
+        history=model["history"]["sha256"],
+        model_id=model["model_id"],
+        target=target,
+        code=code_version(__file__),
+    )
+    if (hit := store.reuse("report", run_date, key)) is not None:
+        logger.info("report: skipped, same results as run date %s", hit["reused_from"])
+        return hit["outputs"] | {"status": f"skipped (same as {hit['reused_from']})"}
+    table = build_report(
+        store.load_table(hotspots["hotspots"]),
+        store.load_table(revisions),
+        _previous_report(store, run_date),
+        target,
+        model["model_id"],
+    )
     preds = store.load_table(predictions)
-    losses = store.load_table(history)
-
-    files: dict[str, Path] = {
-        "report.parquet": Path(store.write_table("report", run_date, "report", table).path),
-        "unscored.parquet": Path(store.write_table("report", run_date, "unscored", skipped).path),
+    outputs = {
+        "report": store.write_table("report", run_date, "report", table).to_dict(),
+        "unscored": store.write_table("report", run_date, "unscored", store.load_table(hotspots["unscored"])).to_dict(),
     }
-    figures = {"fit": plot_fit(preds), "target": plot_target(preds, table), "loss": plot_loss(losses)}
+    figures = {
+        "fit": plot_fit(preds),
+        "target": plot_target(preds, table),
+        "loss": plot_loss(store.load_table(model["history"])),
+    }
     for name, fig in figures.items():
-        files[f"{name}.png"] = store.write_with(
-            store.path("report", run_date, f"{name}.png"), lambda p, f=fig: f.savefig(p, dpi=110)
-        )
-    markdown = summary_markdown(table, skipped, run_date, threshold_pct)
-    files["summary.md"] = store.write_with(
-        store.path("report", run_date, "summary.md"), lambda p: p.write_text(markdown, encoding="utf-8")
+        path = store.write_with(store.path("report", run_date, f"{name}.png"), lambda p, f=fig: f.savefig(p, dpi=110))
+        outputs[name] = {"path": str(path), "sha256": sha256_file(path), "rows": None}
+    store.write_manifest("report", run_date, {"fingerprint": key, "outputs": outputs})
+    logger.info(
+        "report: %d rows, %d hotspots (%d new, %d on revised days); wrote %s",
+        len(table),
+        int(table["is_hotspot"].sum()),
+        int(table["is_new"].sum()),
+        int((table["is_hotspot"] & table["revised"]).sum()),
+        outputs["report"]["path"],
     )
-    store.write_manifest(
-        "report",
-        run_date,
-        {
-            "inputs": {"hotspots": hotspots, "unscored": unscored, "predictions": predictions},
-            "outputs": {k: str(v) for k, v in files.items()},
-        },
-    )
-    latest = store.publish_latest(files)
+    return outputs | {"status": "ran"}
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish(
+    store: ArtifactStore, run_date: date, outputs: dict, threshold_pct: float, statuses: dict[str, str]
+) -> dict:
+    """Every run: write the run summary, point latest at the newest run date, publish Prefect artifacts."""
+    logger = get_run_logger()
+    table = store.load_table(outputs["report"])
+    markdown = summary_markdown(table, store.load_table(outputs["unscored"]), run_date, threshold_pct, statuses)
+    summary = store.write_with(store.path("report", run_date, "summary.md"), lambda p: p.write_text(markdown))
+    files = {"report.parquet": store.resolve(outputs["report"]), "unscored.parquet": store.resolve(outputs["unscored"])}
+    files |= {f"{name}.png": store.resolve(outputs[name]) for name in FIGURES} | {"summary.md": summary}
+
+    latest_manifest = store.latest(MANIFEST)
+    latest_day = json.loads(latest_manifest.read_text())["run_date"] if latest_manifest.exists() else ""
+    if run_date.isoformat() >= latest_day:
+        published = store.publish_latest(files)
+        store.write_with(latest_manifest, lambda p: p.write_text(json.dumps({"run_date": run_date.isoformat()})))
+    else:
+        # A backfill of an older date must not replace the newest report.
+        published = files
+        logger.info("publish: latest stays at run date %s (newer than %s)", latest_day, run_date)
 
     create_table_artifact(key="hotspots", table=table_records(table[table["is_hotspot"]]), description="Hotspot days")
     create_markdown_artifact(key="run-summary", markdown=markdown, description="What this run did")
-    create_link_artifact(
-        key="hotspot-report", link=latest["report.parquet"].as_uri(), link_text="report.parquet (latest)"
-    )
-    logger.info(
-        "report: %d rows, %d hotspots; latest at %s",
-        len(table),
-        int(table["is_hotspot"].sum()),
-        latest["report.parquet"],
-    )
+    create_link_artifact(key="hotspot-report", link=published["report.parquet"].as_uri(), link_text="report.parquet")
+    figure_links = "\n".join(f"- [{name}.png]({published[f'{name}.png'].as_uri()})" for name in FIGURES)
+    create_markdown_artifact(key="figures", markdown=f"# Figures\n\n{figure_links}\n", description="Report figures")
+    logger.info("publish: %d hotspots; report at %s", int(table["is_hotspot"].sum()), published["report.parquet"])
     return {
-        "report": str(latest["report.parquet"]),
-        "figures": {n: str(latest[f"{n}.png"]) for n in FIGURES},
-        "partition": str(files["report.parquet"].parent),
+        "report": str(published["report.parquet"]),
+        "partition": str(store.partition("report", run_date)),
+        "figures": {name: str(published[f"{name}.png"]) for name in FIGURES},
         "summary": markdown,
     }

@@ -16,7 +16,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import SeriesConfig
-from tasks.store import ArtifactStore
+from tasks.store import ArtifactStore, code_version, fingerprint
 
 SCALED_COLUMNS = ["date", "region", "target", "driver", "target_scaled", "driver_scaled"]
 
@@ -96,19 +96,16 @@ def scalers_from_dict(payload: dict[str, dict[str, float]]) -> dict[str, MinMaxS
 def scale(store: ArtifactStore, run_date: date, valid: dict, series: SeriesConfig) -> dict:
     """Read the validated table, write the scaled daily series and the scaler parameters."""
     logger = get_run_logger()
+    key = fingerprint(stage="scale", valid=valid["sha256"], series=series.model_dump(), code=code_version(__file__))
+    if (hit := store.reuse("scale", run_date, key)) is not None:
+        logger.info("scale: skipped, same validated rows as run date %s", hit["reused_from"])
+        return hit["outputs"] | {"status": f"skipped (same as {hit['reused_from']})"}
     table = store.load_table(valid)
     scaled, scalers = scale_series(table, series)
     scaled_ref = store.write_table("scale", run_date, "scaled", scaled)
     scaler_ref = store.write_json("scale", run_date, "scaler", {role: s.to_dict() for role, s in scalers.items()})
-    store.write_manifest(
-        "scale",
-        run_date,
-        {
-            "inputs": {"valid": valid},
-            "series": series.model_dump(),
-            "outputs": {"scaled": scaled_ref.to_dict(), "scaler": scaler_ref.to_dict()},
-        },
-    )
+    outputs = {"scaled": scaled_ref.to_dict(), "scaler": scaler_ref.to_dict()}
+    store.write_manifest("scale", run_date, {"fingerprint": key, "outputs": outputs})
     logger.info(
         "scale: read %d validated rows; region %s -> %d calendar days (%d target, %d driver days missing); %s",
         len(table),
@@ -118,4 +115,4 @@ def scale(store: ArtifactStore, run_date: date, valid: dict, series: SeriesConfi
         scaled["driver"].isna().sum(),
         {role: s.to_dict() for role, s in scalers.items()},
     )
-    return {"scaled": scaled_ref.to_dict(), "scaler": scaler_ref.to_dict()}
+    return outputs | {"status": "ran"}

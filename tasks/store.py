@@ -3,13 +3,18 @@
 Layout under the store root (``data/`` by default)::
 
     source/                              shipped input data (tracked in git, read-only)
+    incoming/                            drop daily files here; they are archived and removed
     00_raw/run_date=YYYY-MM-DD/          input files exactly as received, named by content hash
+    00_raw/ledger.parquet                every received file: hash, name, origin, arrival time
     01_ingest/ ... 07_report/            one numbered layer per stage, partitioned by run date
+    04_train/registry/model_id=.../      every trained model with its scaler and model card
     07_report/latest/                    the newest complete report, replaced atomically
 
 Every write goes to a temporary file in the destination folder and is moved into place
 with ``os.replace``, so a reader never sees a partial file. Re-running a date rewrites
-only that date's partition. Each stage writes ``_manifest.json`` last.
+only that date's partition. Each stage writes ``_manifest.json`` last; it records the
+stage's *fingerprint* (content hashes of its inputs, its config and its code), which is
+what lets a later run reuse the outputs instead of recomputing them.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,17 @@ SHIPPED_INPUT = DEFAULT_ROOT / "source" / "china_nhc_national_2022.csv"
 STAGES = ("ingest", "validate", "scale", "train", "predict", "extract", "report")
 LAYERS: dict[str, str] = {"raw": "00_raw"} | {stage: f"{i:02d}_{stage}" for i, stage in enumerate(STAGES, 1)}
 MANIFEST = "_manifest.json"
+LEDGER_COLUMNS: dict[str, str] = {
+    "seq": "int64",
+    "sha256": "str",
+    "name": "str",
+    "origin": "str",
+    "archived": "str",
+    "run_date": "str",
+    "arrived_at": "str",
+    "bytes": "int64",
+    "status": "str",
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,31 @@ class ArtifactRef:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def fingerprint(**parts: Any) -> str:
+    """Content hash of JSON-able parts (input hashes, config, code version)."""
+    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def code_version(*modules: str) -> str:
+    """Hash of the given source files: a stage whose code changed must not reuse old outputs."""
+    digest = hashlib.sha256()
+    for module in modules:
+        digest.update(Path(module).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _refs(node: Any) -> list[dict[str, Any]]:
+    """Every artifact reference (a dict with path and sha256) inside a nested structure."""
+    if isinstance(node, dict):
+        if "path" in node and "sha256" in node:
+            return [node]
+        return [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
 
 
 def sha256_file(path: Path) -> str:
@@ -106,14 +147,86 @@ class ArtifactStore:
         """Write the stage's manifest; called last, so its presence means the stage finished."""
         return Path(self.write_json(layer, run_date, MANIFEST.removesuffix(".json"), payload).path)
 
-    def receive(self, source: Path, run_date: date) -> ArtifactRef:
-        """Copy an input file into the raw layer, named by content hash; raw files are never modified."""
+    @property
+    def incoming(self) -> Path:
+        """Folder where daily files can be dropped for the next run."""
+        return self.root / "incoming"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.root / LAYERS["raw"] / "ledger.parquet"
+
+    def ledger(self) -> pd.DataFrame:
+        """Every file ever received, in arrival order (columns of :data:`LEDGER_COLUMNS`)."""
+        if not self.ledger_path.exists():
+            return pd.DataFrame({c: pd.Series(dtype=t) for c, t in LEDGER_COLUMNS.items()})
+        return pd.read_parquet(self.ledger_path)
+
+    def receive(
+        self, source: Path, run_date: date, origin: str, arrived_at: datetime, status: str = "accepted"
+    ) -> tuple[ArtifactRef, bool]:
+        """Archive an input file in the raw layer and record it in the ledger -> (archived ref, is new).
+
+        Files are named by content hash and never modified; a file whose content was received
+        before is not archived again (is new = False).
+        """
         digest = sha256_file(source)
+        ledger = self.ledger()
+        known = ledger[ledger["sha256"] == digest]
+        if len(known):
+            return ArtifactRef(str(self.root / known["archived"].iloc[0]), digest), False
         target = self.path("raw", run_date, f"{digest[:16]}-{source.name}")
-        if not target.exists():
-            data = source.read_bytes()
-            self.write_with(target, lambda tmp: tmp.write_bytes(data))
-        return ArtifactRef(str(target), digest)
+        data = source.read_bytes()
+        self.write_with(target, lambda tmp: tmp.write_bytes(data))
+        entry = {
+            "seq": len(ledger) + 1,
+            "sha256": digest,
+            "name": source.name,
+            "origin": origin,
+            "archived": str(target.relative_to(self.root)),
+            "run_date": run_date.isoformat(),
+            "arrived_at": arrived_at.isoformat(timespec="seconds"),
+            "bytes": len(data),
+            "status": status,
+        }
+        updated = pd.concat([ledger, pd.DataFrame([entry])], ignore_index=True).astype(LEDGER_COLUMNS)
+        self.write_with(self.ledger_path, lambda tmp: updated.to_parquet(tmp, index=False))
+        return ArtifactRef(str(target), digest), True
+
+    # -- incremental recompute -------------------------------------------------------
+    def manifests(self, layer: str) -> list[tuple[date, dict[str, Any]]]:
+        """(run date, manifest) of every finished partition of a layer, oldest first."""
+        found = []
+        for path in sorted((self.root / LAYERS[layer]).glob(f"run_date=*/{MANIFEST}")):
+            found.append((date.fromisoformat(path.parent.name.removeprefix("run_date=")), json.loads(path.read_text())))
+        return found
+
+    def reuse(self, layer: str, run_date: date, key: str) -> dict[str, Any] | None:
+        """Outputs of an earlier run of this stage with the same fingerprint, if still intact.
+
+        On a hit, this run date's manifest is written pointing at those outputs, so the
+        partition records what it was computed from. A referenced file that has changed
+        since (its date was re-run with other inputs) is not a hit.
+        """
+        for day, manifest in reversed(self.manifests(layer)):
+            if manifest.get("fingerprint") != key:
+                continue
+            refs = _refs(manifest.get("outputs", {}))
+            if all(Path(r["path"]).is_file() and sha256_file(Path(r["path"])) == r["sha256"] for r in refs):
+                source = manifest.get("reused_from") or day.isoformat()
+                if day != run_date:
+                    self.write_manifest(layer, run_date, manifest | {"reused_from": source})
+                return manifest | {"reused_from": source}
+        return None
+
+    def registry(self, model_id: str) -> Path:
+        """Folder of one registered model."""
+        return self.root / LAYERS["train"] / "registry" / f"model_id={model_id}"
+
+    def registered_models(self) -> list[dict[str, Any]]:
+        """Model cards of every registered model (each has model_id, trained_run_date, ...)."""
+        cards = sorted((self.root / LAYERS["train"] / "registry").glob("model_id=*/model_card.json"))
+        return [json.loads(card.read_text()) for card in cards]
 
     def publish_latest(self, files: dict[str, Path]) -> dict[str, Path]:
         """Copy finished report files to ``latest/`` (each replaced atomically)."""

@@ -43,7 +43,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import ValidateConfig
-from tasks.store import ArtifactStore
+from tasks.store import ArtifactStore, code_version, fingerprint
 
 if TYPE_CHECKING:  # only for annotations; the real import is lazy
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult
@@ -59,6 +59,7 @@ CANONICAL_TYPES: dict[str, str] = {
     "region": "str",
     "confirmed": "float64",
     "asymptomatic": "float64",
+    "source_file": "str",
     "source_row": "int64",
     "ingest_error": "str",
 }
@@ -556,6 +557,18 @@ def validate(store: ArtifactStore, run_date: date, canonical: dict, config: Vali
     """
     logger = get_run_logger()
     table = store.load_table(canonical)
+    # The run date matters only when some row is dated after it (the future-date rule).
+    future_cut = run_date.isoformat() if (table["date"] > pd.Timestamp(run_date)).any() else None
+    key = fingerprint(
+        stage="validate",
+        canonical=canonical["sha256"],
+        config=config.model_dump(),
+        future_cut=future_cut,
+        code=code_version(__file__),
+    )
+    if (hit := store.reuse("validate", run_date, key)) is not None:
+        logger.info("validate: skipped, same table as run date %s", hit["reused_from"])
+        return hit["outputs"] | {"summary": hit["summary"], "status": f"skipped (same as {hit['reused_from']})"}
     try:
         outcome = validate_canonical(table, run_date, config)
     except ValidationFailed as exc:
@@ -569,14 +582,13 @@ def validate(store: ArtifactStore, run_date: date, canonical: dict, config: Vali
         "quarantine": store.write_table("validate", run_date, "quarantine", outcome.quarantine).to_dict(),
         "gaps": store.write_table("validate", run_date, "gaps", outcome.gaps).to_dict(),
     }
-    store.write_manifest(
-        "validate", run_date, {"inputs": {"canonical": canonical}, "summary": outcome.summary, "outputs": refs}
-    )
+    s = outcome.summary
+    compact = {k: s[k] for k in ("rows_in", "rows_valid", "rows_quarantined", "gaps", "success")}
+    store.write_manifest("validate", run_date, {"fingerprint": key, "summary": compact, "outputs": refs})
     create_markdown_artifact(key="validation", markdown=summary_markdown(outcome), description="Validation outcome")
     if len(outcome.quarantine):
         records = outcome.quarantine.astype({"date": "str"})[["source_row", "date", "region", "reason"]]
         create_table_artifact(key="quarantine", table=records.to_dict("records"), description="Quarantined rows")
-    s = outcome.summary
     logger.info(
         "validate: %d rows in, %d valid, %d quarantined, %d gap(s) reported; %d expectations checked",
         s["rows_in"],
@@ -585,5 +597,4 @@ def validate(store: ArtifactStore, run_date: date, canonical: dict, config: Vali
         s["gaps"],
         len(s["expectations"]),
     )
-    compact = {k: s[k] for k in ("rows_in", "rows_valid", "rows_quarantined", "gaps", "success")}
-    return refs | {"summary": compact}
+    return refs | {"summary": compact, "status": "ran"}

@@ -33,23 +33,23 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         yield
 
 
-def synthetic_pair(days: int = 90, surge: tuple[int, ...] = (), seed: int = 0) -> pd.DataFrame:
-    """A smooth driver and a target that follows it one day later, with optional surge days.
+def synthetic_pair(days: int = 90, surge: tuple[int, ...] = (), seed: int = 0, factor: float = 1.6) -> pd.DataFrame:
+    """A smooth driver and a target proportional to it, with the target raised on the surge days.
 
-    Returns the canonical-like frame date, region, confirmed, asymptomatic (float counts).
+    Counts stay in the hundreds so the study's 10 % rule is meaningful (it is not at small counts).
+    Returns the frame date, region, confirmed, asymptomatic (float counts), days x 4.
     """
     rng = np.random.default_rng(seed)
-    t = np.arange(days + 1)
-    driver = 400 + 250 * np.sin(t / 9.0) + rng.normal(0, 4, t.size)
-    target = 0.5 * driver[:-1]
-    target = np.round(target)
+    t = np.arange(days)
+    driver = np.round(1000 + 200 * np.sin(t / 9.0) + rng.normal(0, 5, days))
+    target = np.round(0.5 * driver)
     for day in surge:
-        target[day] *= 3
+        target[day] = np.round(target[day] * factor)
     return pd.DataFrame(
         {
             "date": pd.date_range("2022-01-01", periods=days, freq="D", unit="us"),
             "region": "CN",
-            "confirmed": target.astype("float64"),
-            "asymptomatic": np.round(driver[1:]).astype("float64"),
+            "confirmed": target,
+            "asymptomatic": driver,
         }
     )

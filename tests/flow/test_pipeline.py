@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tasks.config import PipelineConfig, apply_overrides
 from tasks.extract import REPORT_COLUMNS, UNSCORED_COLUMNS
 from tasks.ingest import CANONICAL_COLUMNS
 from tasks.predict import PREDICTION_COLUMNS
+from tasks.report import REPORT_EXTRA_COLUMNS
 from tasks.scale import SCALED_COLUMNS
 from tasks.store import LAYERS, MANIFEST, ArtifactStore
 
@@ -24,11 +26,10 @@ FAST = apply_overrides(PipelineConfig(), {"train.epochs": 3})
 EXPECTED_SCHEMAS = {
     ("ingest", "canonical"): CANONICAL_COLUMNS,
     ("scale", "scaled"): SCALED_COLUMNS,
-    ("train", "history"): ["epoch", "loss"],
     ("predict", "predictions"): PREDICTION_COLUMNS,
     ("extract", "hotspots"): REPORT_COLUMNS,
     ("extract", "unscored"): UNSCORED_COLUMNS,
-    ("report", "report"): REPORT_COLUMNS,
+    ("report", "report"): REPORT_COLUMNS + REPORT_EXTRA_COLUMNS,
 }
 
 
@@ -46,15 +47,25 @@ def test_every_stage_writes_its_documented_artifacts(first_run: tuple[ArtifactSt
     for layer in LAYERS:
         if layer != "raw":
             assert store.path(layer, RUN_DATE, MANIFEST).is_file(), layer
-    for name in ("model.keras", "scaler.json", "model_card.json"):
-        assert store.path("train", RUN_DATE, name).is_file()
-    card = store.read_json("train", RUN_DATE, "model_card")
+    model_id = store.read_json("train", RUN_DATE, "_manifest")["model_id"]
+    folder = store.registry(model_id)
+    for name in ("model.keras", "scaler.json", "model_card.json", "history.parquet"):
+        assert (folder / name).is_file(), name
+    assert list(pd.read_parquet(folder / "history.parquet").columns) == ["epoch", "loss"]
+    assert set(pd.read_json(folder / "scaler.json").columns) == {"target", "driver"}
+    card = store.registered_models()[0]
+    assert card["model_id"] == model_id
     assert card["train_config"]["epochs"] == 3
     assert card["training_windows"] == 105  # 120 windows minus 15 that touch the 5 driver gaps
     assert {"tensorflow-cpu", "keras"} <= card["versions"].keys()
     for figure in result["figures"].values():
         assert Path(figure).stat().st_size > 10_000
     assert Path(result["report"]) == store.latest("report.parquet")
+    assert result["stages"]["train"].startswith("trained")
+    report = pd.read_parquet(result["report"])
+    assert (report["model_id"] == model_id).all()
+    assert report["is_new"].equals(report["is_hotspot"])  # first report: every hotspot is new
+    assert not report["revised"].any()
 
 
 def test_shipped_data_is_scored_forward_in_time(first_run: tuple[ArtifactStore, dict]) -> None:
@@ -71,9 +82,15 @@ def test_shipped_data_is_scored_forward_in_time(first_run: tuple[ArtifactStore, 
 def test_rerun_of_the_same_date_gives_the_same_report(first_run: tuple[ArtifactStore, dict]) -> None:
     store, _ = first_run
     before = pd.read_parquet(store.latest("report.parquet"))
-    hotspot_pipeline(config=FAST, store_dir=str(store.root), run_date=RUN_DATE)
-    after = pd.read_parquet(store.latest("report.parquet"))
-    pd.testing.assert_frame_equal(before, after)
+    result = hotspot_pipeline(config=FAST, store_dir=str(store.root), run_date=RUN_DATE)
+    assert all(status.startswith("skipped") for status in result["stages"].values()), result["stages"]
+    pd.testing.assert_frame_equal(before, pd.read_parquet(store.latest("report.parquet")))
+    # Forcing a retrain with the same seed gives the same model and the same report.
+    forced = apply_overrides(FAST, {"retrain.policy": "always"})
+    shutil.rmtree(store.root / LAYERS["train"] / "registry")
+    result = hotspot_pipeline(config=forced, store_dir=str(store.root), run_date=RUN_DATE)
+    assert result["stages"]["train"].startswith("trained")
+    pd.testing.assert_frame_equal(before, pd.read_parquet(store.latest("report.parquet")))
     assert len(list((store.root / LAYERS["report"]).glob("run_date=*"))) == 1
 
 

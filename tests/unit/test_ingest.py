@@ -1,3 +1,7 @@
+import functools
+import http.server
+import threading
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -8,9 +12,12 @@ from tasks.config import IngestConfig
 from tasks.ingest import (
     CANONICAL_COLUMNS,
     IngestError,
+    as_of,
     canonicalise,
+    download,
     ingest_file,
     map_headers,
+    merge_observations,
     normalise_header,
     parse_counts,
     parse_dates,
@@ -126,3 +133,57 @@ def test_empty_and_header_only_files_fail_clearly(tmp_path: Path) -> None:
     (tmp_path / "x.xlsx").write_text("")
     with pytest.raises(IngestError, match=r"unsupported file type \.xlsx"):
         ingest_file(tmp_path / "x.xlsx", IngestConfig())
+
+
+def _day(rows: list[tuple[str, str, str]], name: str) -> pd.DataFrame:
+    raw = pd.DataFrame(rows, columns=["date", "confirmed", "asymptomatic"])
+    return canonicalise(raw, IngestConfig(), source_file=name).table
+
+
+def test_merge_identical_rows_are_no_ops_and_changes_are_revisions() -> None:
+    first = _day([("2022-01-01", "1", "5"), ("2022-01-02", "2", ""), ("2022-01-03", "3", "7")], "a.csv")
+    second = _day([("2022-01-02", "2", "6"), ("2022-01-03", "30", ""), ("2022-01-04", "", "8")], "b.csv")
+    table, revisions = merge_observations([first, second])
+    assert table["date"].dt.day.tolist() == [1, 2, 3, 4]
+    np.testing.assert_array_equal(table["confirmed"], [1, 2, 30, np.nan])
+    np.testing.assert_array_equal(table["asymptomatic"], [5, 6, 7, 8])  # an empty cell never erases a value
+    assert table["source_file"].tolist() == ["a.csv", "b.csv", "b.csv", "b.csv"]
+    assert revisions[["column", "old_value", "new_value", "source_file"]].values.tolist() == [
+        ["confirmed", 3.0, 30.0, "b.csv"]
+    ]
+    same, none = merge_observations([first, first])
+    pd.testing.assert_frame_equal(same, merge_observations([first])[0])
+    assert none.empty
+
+
+def test_merge_passes_unkeyable_and_in_file_duplicates_to_the_validator() -> None:
+    messy = _day([("2022-01-01", "1", "1"), ("2022-01-01", "2", "2"), ("bad", "3", "3")], "m.csv")
+    table, revisions = merge_observations([messy])
+    assert len(table) == 3 and revisions.empty
+    assert table["ingest_error"].tolist() == ["", "", "date: unreadable 'bad'"]
+
+
+def test_as_of_keeps_rows_up_to_the_run_date() -> None:
+    table = _day([("2022-01-01", "1", "1"), ("2022-01-02", "2", "2"), ("2022-01-03", "3", "3")], "a.csv")
+    kept, dropped = as_of(table, date(2022, 1, 2))
+    assert kept["date"].dt.day.tolist() == [1, 2] and dropped == 1
+
+
+def test_download_only_http_with_a_size_limit(tmp_path: Path) -> None:
+    with pytest.raises(IngestError, match="only http and https"):
+        download("file:///etc/passwd", tmp_path, 1000, 5)
+    (tmp_path / "served").mkdir()
+    (tmp_path / "served" / "day.csv").write_text("date,confirmed,asymptomatic\n2022-01-01,1,2\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "served"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/day.csv"
+        got = download(url, tmp_path / "in", 1000, 5)
+        assert got.read_text().startswith("date,confirmed")
+        with pytest.raises(IngestError, match="larger than the 10-byte download limit"):
+            download(url, tmp_path / "in", 10, 5)
+    finally:
+        server.shutdown()
+        server.server_close()

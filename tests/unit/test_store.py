@@ -1,10 +1,10 @@
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tasks.store import LAYERS, ArtifactStore, sha256_file
+from tasks.store import LAYERS, ArtifactStore, fingerprint, sha256_file
 
 
 def test_partition_path_is_pinned(tmp_path: Path) -> None:
@@ -67,15 +67,47 @@ def test_rerun_of_a_date_overwrites_only_that_date(tmp_path: Path) -> None:
     assert store.read_table("extract", date(2022, 1, 2), "hotspots")["a"].tolist() == [3]
 
 
-def test_receive_names_raw_files_by_content_and_never_rewrites(tmp_path: Path) -> None:
+def test_receive_archives_by_content_logs_arrivals_and_never_rewrites(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "store")
     source = tmp_path / "in.csv"
     source.write_text("date,confirmed\n")
-    first = store.receive(source, date(2022, 1, 1))
-    assert Path(first.path).name == f"{first.sha256[:16]}-in.csv"
+    arrived = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+    first, new = store.receive(source, date(2022, 1, 1), "input", arrived)
+    assert new
+    assert Path(first.path) == tmp_path / "store" / "00_raw" / "run_date=2022-01-01" / f"{first.sha256[:16]}-in.csv"
     mtime = Path(first.path).stat().st_mtime_ns
-    assert store.receive(source, date(2022, 1, 1)) == first
+    again, new = store.receive(source, date(2022, 1, 2), "incoming", arrived)
+    assert (again, new) == (first, False)
     assert Path(first.path).stat().st_mtime_ns == mtime
+    other = tmp_path / "other.csv"
+    other.write_text("x\n")
+    store.receive(other, date(2022, 1, 2), "url", arrived, status="rejected: no columns")
+    ledger = store.ledger()
+    assert ledger[["seq", "name", "origin", "run_date", "status"]].values.tolist() == [
+        [1, "in.csv", "input", "2022-01-01", "accepted"],
+        [2, "other.csv", "url", "2022-01-02", "rejected: no columns"],
+    ]
+    assert ledger["arrived_at"].iloc[0] == "2026-11-27T02:00:00+00:00"
+
+
+def test_reuse_finds_intact_outputs_with_the_same_fingerprint(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    day1, day2 = date(2022, 1, 1), date(2022, 1, 2)
+    ref = store.write_table("scale", day1, "scaled", pd.DataFrame({"a": [1]})).to_dict()
+    key = fingerprint(stage="scale", inputs=["abc"])
+    store.write_manifest("scale", day1, {"fingerprint": key, "outputs": {"scaled": ref}})
+    assert store.reuse("scale", day2, fingerprint(stage="scale", inputs=["abd"])) is None
+    hit = store.reuse("scale", day2, key)
+    assert hit is not None and hit["reused_from"] == "2022-01-01" and hit["outputs"]["scaled"] == ref
+    assert store.read_json("scale", day2, "_manifest")["reused_from"] == "2022-01-01"
+    # the referenced file changed since (its date was re-run): no longer a hit
+    store.write_table("scale", day1, "scaled", pd.DataFrame({"a": [2]}))
+    assert store.reuse("scale", date(2022, 1, 3), key) is None
+
+
+def test_fingerprint_is_order_independent_for_keys_and_sensitive_to_values() -> None:
+    assert fingerprint(a=1, b={"x": 1, "y": 2}) == fingerprint(b={"y": 2, "x": 1}, a=1)
+    assert fingerprint(a=1) != fingerprint(a=2)
 
 
 def test_refs_outside_the_store_are_refused(tmp_path: Path) -> None:

@@ -41,6 +41,7 @@ def canonical(days: int = 6) -> pd.DataFrame:
             "region": pd.Series(["CN"] * days, dtype="str"),
             "confirmed": np.arange(days, dtype="float64") + 10,
             "asymptomatic": np.arange(days, dtype="float64") + 100,
+            "source_file": pd.Series(["in.csv"] * days, dtype="str"),
             "source_row": np.arange(2, days + 2, dtype="int64"),
             "ingest_error": pd.Series([""] * days, dtype="str"),
         }

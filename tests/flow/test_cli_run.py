@@ -1,0 +1,55 @@
+"""The `hotspot` console script as users run it: new processes, the embedded Prefect server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+HOTSPOT = str(Path(sys.executable).with_name("hotspot"))
+
+
+def hotspot(*args: str, home: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    return subprocess.run([HOTSPOT, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_run_report_and_backfill_from_the_command_line(tmp_path: Path) -> None:
+    store, home = str(tmp_path / "store"), tmp_path / "prefect"
+    fast = ["--set", "train.epochs=2"]
+    run = hotspot("run", "--store", store, "--run-date", "2026-11-27", *fast, home=home)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Hotspots (" in run.stdout and f"report:  {store}/07_report/latest/report.parquet" in run.stdout
+    assert "Traceback" not in run.stderr
+
+    rep = hotspot("report", "--store", store, "--date", "2026-11-27", "--all", "--format", "json", home=home)
+    assert rep.returncode == 0, rep.stderr
+    rows = json.loads(rep.stdout)
+    assert len(rows) == 120 and rows[0]["date"].startswith("2022-05-16")
+
+    missing = hotspot("report", "--store", store, "--date", "2020-01-01", home=home)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("hotspot: error: no report for run date 2020-01-01")
+
+    back = hotspot("backfill", "--start", "2022-07-01", "--end", "2022-07-02", "--store", store, *fast, home=home)
+    assert back.returncode == 0, back.stderr[-2000:]
+    lines = [line for line in back.stdout.splitlines() if line.startswith("[")]
+    assert [line.split(":")[0] for line in lines] == ["[1/2] 2022-07-01", "[2/2] 2022-07-02"]
+
+
+def test_bad_input_fails_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("day,cases\n2022-01-01,1\n")
+    result = hotspot("run", "--input", str(bad), "--store", str(tmp_path / "s"), home=tmp_path / "prefect")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("hotspot: error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith(
+        "hotspot: error: IngestError: bad.csv: missing required column(s) confirmed, asymptomatic; found day, cases"
+    )
