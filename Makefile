@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 # Prefect keeps its database and settings inside the project, not in the home folder.
 export PREFECT_HOME := $(CURDIR)/.prefect
 
-.PHONY: run test lint format clean-data
+.PHONY: run test lint format clean-data server pool deploy worker worker-bg trigger status stop
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (found " + sys.version.split()[0] + "); run: make PYTHON=python3.11 ...")'
@@ -33,3 +33,35 @@ format: $(STAMP)
 
 clean-data:  ## delete every generated artifact under data/ (data/source is kept)
 	rm -rf data/0[0-9]_*
+
+# -- Run it every day (README): a local Prefect server, the process work pool, the deployments of
+# prefect.yaml and a worker. Only these targets talk to that server (scripts/prefect-local.sh sets
+# PREFECT_API_URL for its own commands); `run` and `test` keep their embedded temporary server.
+PREFECT_PORT ?= 4200
+PREFECT_POOL := hotspot-process
+LOCAL_PREFECT = PREFECT_PORT=$(PREFECT_PORT) PREFECT_POOL=$(PREFECT_POOL) BIN=$(BIN) scripts/prefect-local.sh
+
+server: $(STAMP)  ## start a Prefect server on 127.0.0.1:$(PREFECT_PORT) in the background, wait until healthy
+	@$(LOCAL_PREFECT) server
+
+pool: $(STAMP)  ## create the process work pool (no-op when it exists)
+	@$(LOCAL_PREFECT) pool
+
+deploy: $(STAMP) pool  ## deploy every deployment of prefect.yaml (daily, manual) to the local server
+	@$(LOCAL_PREFECT) deploy
+
+worker: $(STAMP)  ## run a worker for the pool in the foreground (Ctrl+C stops it)
+	@$(LOCAL_PREFECT) worker
+
+worker-bg: $(STAMP)  ## run a worker in the background (log in .prefect/worker.log)
+	@$(LOCAL_PREFECT) worker-bg
+
+# PARAMS (JSON, given on the command line, so make passes it on) sets the run's parameters.
+trigger: $(STAMP)  ## run the manual deployment now, e.g. make trigger PARAMS='{"config": {"train": {"epochs": 5}}}'
+	@$(LOCAL_PREFECT) trigger
+
+status:  ## is the server up, which workers run
+	@$(LOCAL_PREFECT) status
+
+stop:  ## stop the workers and the server started above (safe to repeat)
+	@$(LOCAL_PREFECT) stop

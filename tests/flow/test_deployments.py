@@ -28,3 +28,25 @@ def test_deployment_parameters_are_valid_config(deployment: dict) -> None:
     PipelineConfig.model_validate(params.get("config", {}))
     assert set(params) <= {"config", "input_path", "store_dir", "run_date"}
     assert deployment.get("enforce_parameter_schema", True) is True
+
+
+def test_daily_runs_every_morning_beijing_time_one_at_a_time() -> None:
+    daily = next(d for d in DEPLOYMENTS if d["name"] == "daily")
+    [schedule] = daily["schedules"]
+    assert schedule["cron"] == "0 10 * * *"  # after the NHC's morning bulletin
+    assert schedule["timezone"] == "Asia/Shanghai"
+    assert schedule.get("active", True) is True
+    assert daily["concurrency_limit"] == 1
+
+
+def test_manual_has_no_schedule_and_all_use_the_process_pool() -> None:
+    manual = next(d for d in DEPLOYMENTS if d["name"] == "manual")
+    assert not manual.get("schedules")
+    assert {d["work_pool"]["name"] for d in DEPLOYMENTS} == {"hotspot-process"}
+
+
+def test_no_machine_specific_paths() -> None:
+    project = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    [step] = project["pull"]
+    assert step["prefect.deployments.steps.set_working_directory"]["directory"] == "{{ $PROJECT_ROOT }}"
+    assert str(ROOT) not in (ROOT / "prefect.yaml").read_text()
