@@ -25,8 +25,11 @@ change is logged. An empty cell in a newer file never erases a published value.
 
 from __future__ import annotations
 
+import csv
+import difflib
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -81,11 +84,12 @@ class IngestError(ValueError):
 
 @dataclass(frozen=True)
 class IngestResult:
-    """The canonical table plus what the reader decided about the headers."""
+    """The canonical table plus what the reader decided about the headers and repaired."""
 
     table: pd.DataFrame
     header_map: dict[str, str]
     ignored_columns: list[str] = field(default_factory=list)
+    repairs: list[str] = field(default_factory=list)
 
 
 def normalise_header(name: object) -> str:
@@ -112,7 +116,14 @@ def map_headers(columns: list[str]) -> dict[str, str]:
     if missing:
         accepted = "; ".join(f"{c}: {', '.join(HEADER_ALIASES[c])}" for c in missing)
         found = ", ".join(str(c) for c in columns) or "(none)"
-        raise IngestError(f"missing required column(s) {', '.join(missing)}; found {found}; accepted: {accepted}")
+        hints = [
+            f"{original!r} looks like {canonical!r}"
+            for canonical in missing
+            for original in columns
+            if difflib.get_close_matches(normalise_header(original), HEADER_ALIASES[canonical], n=1, cutoff=0.8)
+        ]
+        hint = f" ({'; '.join(hints)}?)" if hints else ""
+        raise IngestError(f"missing required column(s) {', '.join(missing)}{hint}; found {found}; accepted: {accepted}")
     return mapping
 
 
@@ -155,28 +166,75 @@ def parse_counts(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return numbers, errors
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read CSV (UTF-8, UTF-8 with BOM, or GB18030) or Parquet into a DataFrame of raw cells."""
+ROW_ERROR = "__row_error"  # per-row problem found while splitting the file into fields
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def decode(data: bytes) -> tuple[str, list[str]]:
+    """File bytes -> (text, repairs made): UTF-8 (a BOM is dropped) or GB18030 (a superset of GBK)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8"), ["removed a UTF-8 byte-order mark"]
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030"), ["decoded as GB18030/GBK (not UTF-8)"]
+    except UnicodeDecodeError as exc:
+        raise IngestError(f"not readable as UTF-8 or GB18030/GBK text (byte {exc.start})") from exc
+
+
+def split_csv(text: str) -> tuple[pd.DataFrame, list[str]]:
+    """CSV text -> (raw string cells with the header's columns + ROW_ERROR, repairs made).
+
+    The delimiter is the one of DELIMITERS that splits the header into the most fields
+    (a file saved with ';' is read, and the repair is reported). A row with fewer or more
+    fields than the header (a line cut off in transfer) keeps its cells but gets a row error.
+    Blank lines are skipped.
+    """
+    lines = text.splitlines()
+    header_line = next((line for line in lines if line.strip()), "")
+    delimiter = max(DELIMITERS, key=lambda d: (header_line.count(d), d == ","))
+    repairs = [] if delimiter == "," else [f"read with delimiter {delimiter!r} instead of ','"]
+    rows = [row for row in csv.reader(lines, delimiter=delimiter) if any(cell.strip() for cell in row)]
+    if not rows:
+        raise IngestError("the file has no header line")
+    header, body = rows[0], rows[1:]
+    width = len(header)
+    errors = [
+        "" if len(row) == width else f"row has {len(row)} of {width} fields (cut off or misaligned?)" for row in body
+    ]
+    cells = [(row + [""] * width)[:width] for row in body]
+    frame = pd.DataFrame(cells, columns=header, dtype="str") if cells else pd.DataFrame(columns=header, dtype="str")
+    frame[ROW_ERROR] = pd.Series(errors, dtype="str")
+    return frame, repairs
+
+
+def read_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Read CSV (UTF-8, UTF-8 with BOM, GB18030/GBK; , ; tab or |) or Parquet -> (raw cells, repairs made)."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return pd.read_parquet(path)
-    if suffix not in {".csv", ".txt"}:
-        raise IngestError(f"{path.name}: unsupported file type {suffix or '(none)'}; use .csv or .parquet")
-    if path.stat().st_size == 0:
-        raise IngestError(f"{path.name}: the file is empty")
-    for encoding in ("utf-8-sig", "gb18030"):
         try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
-        except UnicodeDecodeError:
-            continue
-    raise IngestError(f"{path.name}: not readable as UTF-8 or GB18030 text")
+            return pd.read_parquet(path), []
+        except Exception as exc:  # pyarrow raises several types for a broken file
+            raise IngestError(f"not a readable Parquet file ({type(exc).__name__})") from exc
+    if suffix not in {".csv", ".txt"}:
+        raise IngestError(f"unsupported file type {suffix or '(none)'}; use .csv or .parquet")
+    data = path.read_bytes()
+    if not data.strip():
+        raise IngestError("the file is empty")
+    text, repairs = decode(data)
+    frame, more = split_csv(text)
+    return frame, repairs + more
 
 
 def canonicalise(raw: pd.DataFrame, config: IngestConfig, source_file: str = "") -> IngestResult:
     """Raw cells (any accepted headers) -> canonical table sorted by region and date."""
-    mapping = map_headers([str(c) for c in raw.columns])
+    mapping = map_headers([str(c) for c in raw.columns if c != ROW_ERROR])
     index = raw.index
     errors: list[pd.Series] = []
+    if ROW_ERROR in raw:
+        errors.append(raw[ROW_ERROR].astype("str"))
 
     dates = parse_dates(raw[mapping["date"]])
     date_text = raw[mapping["date"]].astype("str").str.slice(0, 40)
@@ -196,36 +254,58 @@ def canonicalise(raw: pd.DataFrame, config: IngestConfig, source_file: str = "")
 
     table["source_file"] = pd.Series(source_file, index=index, dtype="str")
     table["source_row"] = np.arange(FIRST_DATA_LINE, FIRST_DATA_LINE + len(raw), dtype="int64")
-    joined = pd.concat(errors, axis=1).apply(lambda row: "; ".join(e for e in row if e), axis=1)
-    table["ingest_error"] = (joined if len(raw) else pd.Series([], dtype="str")).astype("str")
+    joined = pd.Series("", index=index, dtype="str")
+    for part in errors:
+        part = part.astype("str")
+        joined = joined.where(part == "", joined.where(joined == "", joined + "; ") + part)
+    table["ingest_error"] = joined
     table = table.sort_values(["region", "date", "source_row"], kind="stable", na_position="last")
-    ignored = [str(c) for c in raw.columns if c not in set(mapping.values())]
+    ignored = [str(c) for c in raw.columns if c not in set(mapping.values()) and c != ROW_ERROR]
     return IngestResult(table.reset_index(drop=True)[CANONICAL_COLUMNS], mapping, ignored)
 
 
 def ingest_file(path: Path, config: IngestConfig) -> IngestResult:
     """Read and canonicalise one input file; raises IngestError with a one-line reason."""
-    raw = read_table(path)
-    if raw.empty:
-        raise IngestError(f"{path.name}: no data rows (header only?)")
     try:
-        return canonicalise(raw, config, source_file=path.name)
+        raw, repairs = read_table(path)
+        if raw.empty:
+            raise IngestError("no data rows (header only?)")
+        result = canonicalise(raw, config, source_file=path.name)
     except IngestError as exc:
         raise IngestError(f"{path.name}: {exc}") from exc
+    separators = int(
+        raw.drop(columns=ROW_ERROR, errors="ignore").astype("str").stack().str.fullmatch(r"-?\d{1,3}(,\d{3})+").sum()
+    )
+    if separators:
+        repairs.append(f"removed thousands separators in {separators} cell(s)")
+    return IngestResult(result.table, result.header_map, result.ignored_columns, repairs)
 
 
-def merge_observations(tables: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Canonical tables in arrival order -> (current canonical table, revision log).
+class Merged(NamedTuple):
+    """What :func:`merge_observations` returns."""
+
+    table: pd.DataFrame  # current canonical table
+    revisions: pd.DataFrame  # REVISION_COLUMNS
+    collapsed: int  # identical copies of a row inside one file, kept once
+
+
+def merge_observations(tables: list[pd.DataFrame]) -> Merged:
+    """Canonical tables in arrival order -> current canonical table, revision log, collapsed copies.
 
     Per (region, date) and count column the newest non-empty value wins; each change of a
     published value is a row of the revision log (REVISION_COLUMNS). Rows that cannot be
     keyed (unreadable date or cell) and keys repeated inside one file are passed through
     unchanged, so the validator quarantines them with a reason instead of a guess here.
+    Identical copies of a row inside one file are kept once (counted in ``collapsed``).
     """
     if not tables:
         raise IngestError("no input received yet")
     rows = pd.concat([t.assign(_seq=i) for i, t in enumerate(tables)], ignore_index=True)
     keyable = rows["date"].notna() & (rows["ingest_error"] == "")
+    # The same day typed twice with the same numbers in one file is unambiguous: keep one copy.
+    exact = ["_seq", "region", "date", *COUNT_COLUMNS]
+    copies = keyable & rows.fillna({c: -1.0 for c in COUNT_COLUMNS}).duplicated(exact, keep="first")
+    rows, keyable = rows[~copies], keyable[~copies]
     repeated = rows.duplicated(["_seq", "region", "date"], keep=False) & keyable
     passthrough = rows[~keyable | repeated]
     keyed = rows[keyable & ~repeated].sort_values(["region", "date", "_seq"], kind="stable")
@@ -265,7 +345,7 @@ def merge_observations(tables: list[pd.DataFrame]) -> tuple[pd.DataFrame, pd.Dat
     log = pd.concat(revisions, ignore_index=True).sort_values(["region", "date", "column"], kind="stable")
     log = log.astype({"region": "str", "column": "str", "source_file": "str"}).reset_index(drop=True)
     log["date"] = log["date"].astype("datetime64[us]")
-    return table.reset_index(drop=True)[CANONICAL_COLUMNS], log[REVISION_COLUMNS]
+    return Merged(table.reset_index(drop=True)[CANONICAL_COLUMNS], log[REVISION_COLUMNS], int(copies.sum()))
 
 
 def as_of(table: pd.DataFrame, run_date: date) -> tuple[pd.DataFrame, int]:
@@ -385,7 +465,7 @@ def ingest(
         return hit["outputs"] | {"status": f"skipped (same as {hit['reused_from']})", "arrivals": notes}
 
     tables = [ingest_file(store.root / archived, config).table for archived in ledger["archived"]]
-    table, revisions = merge_observations(tables)
+    table, revisions, collapsed = merge_observations(tables)
     dropped = 0
     if backfill:
         table, dropped = as_of(table, run_date)
@@ -399,11 +479,12 @@ def ingest(
     )
     span = date_range_of(table)
     logger.info(
-        "ingest: %d file(s) -> %d rows (%s..%s), %d revision(s)%s; wrote %s",
+        "ingest: %d file(s) -> %d rows (%s..%s), %d revision(s), %d identical duplicate row(s) kept once%s; wrote %s",
         len(ledger),
         len(table),
         *(span or ("-", "-")),
         len(revisions),
+        collapsed,
         f", {dropped} row(s) after {run_date} left out (backfill)" if backfill else "",
         outputs["canonical"]["path"],
     )

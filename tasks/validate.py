@@ -184,6 +184,13 @@ def _row_expectations(run_date: date, config: ValidateConfig) -> list[Expectatio
         gxe.ExpectColumnValuesToNotBeNull(
             column="region", meta=_meta(QUARANTINE, "region_not_null", "region is missing", "region")
         ),
+        # A region that a spreadsheet would run as a formula (=, +, -, @, tab, CR) is refused:
+        # reports are opened in spreadsheets, and no real region name starts that way.
+        gxe.ExpectColumnValuesToNotMatchRegex(
+            column="region",
+            regex=r"^[=+\-@\t\r]",
+            meta=_meta(QUARANTINE, "region_plain_text", "region {region!r} looks like a spreadsheet formula", "region"),
+        ),
         # A row that ingest could not read cleanly is not trusted, whatever its other cells say.
         gxe.ExpectColumnValuesToBeInSet(
             column="ingest_error",

@@ -143,7 +143,7 @@ def _day(rows: list[tuple[str, str, str]], name: str) -> pd.DataFrame:
 def test_merge_identical_rows_are_no_ops_and_changes_are_revisions() -> None:
     first = _day([("2022-01-01", "1", "5"), ("2022-01-02", "2", ""), ("2022-01-03", "3", "7")], "a.csv")
     second = _day([("2022-01-02", "2", "6"), ("2022-01-03", "30", ""), ("2022-01-04", "", "8")], "b.csv")
-    table, revisions = merge_observations([first, second])
+    table, revisions, _ = merge_observations([first, second])
     assert table["date"].dt.day.tolist() == [1, 2, 3, 4]
     np.testing.assert_array_equal(table["confirmed"], [1, 2, 30, np.nan])
     np.testing.assert_array_equal(table["asymptomatic"], [5, 6, 7, 8])  # an empty cell never erases a value
@@ -151,14 +151,14 @@ def test_merge_identical_rows_are_no_ops_and_changes_are_revisions() -> None:
     assert revisions[["column", "old_value", "new_value", "source_file"]].values.tolist() == [
         ["confirmed", 3.0, 30.0, "b.csv"]
     ]
-    same, none = merge_observations([first, first])
+    same, none, _ = merge_observations([first, first])
     pd.testing.assert_frame_equal(same, merge_observations([first])[0])
     assert none.empty
 
 
 def test_merge_passes_unkeyable_and_in_file_duplicates_to_the_validator() -> None:
     messy = _day([("2022-01-01", "1", "1"), ("2022-01-01", "2", "2"), ("bad", "3", "3")], "m.csv")
-    table, revisions = merge_observations([messy])
+    table, revisions, _ = merge_observations([messy])
     assert len(table) == 3 and revisions.empty
     assert table["ingest_error"].tolist() == ["", "", "date: unreadable 'bad'"]
 

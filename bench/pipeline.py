@@ -1,0 +1,107 @@
+"""The pipeline's cost against the study's plain Keras script, side by side in one run (issue 7).
+
+Each repetition runs, as new processes, interleaved so that machine load hits all alike:
+
+- reference:  ``bench/reference_fit.py`` (imports, data, ``model.fit``): the yardstick;
+- cold run:   ``hotspot run`` on an empty store (embedded Prefect server, validation, training, report);
+- no new data: ``hotspot run`` again on that store (every stage skipped).
+
+The training stage's own time is the ``fit_seconds`` the pipeline records in the model card;
+the reference's is its ``fit_s`` (time inside ``model.fit``). Peak RSS is the largest resident
+set among the process and the children it waited for (the embedded server is one of them).
+
+Run: ``.venv/bin/python bench/pipeline.py [--repeats 5]``. Prints medians (min-max) and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# Measures one command: wall seconds and the peak RSS (KiB) of the command's process tree.
+PROBE = (
+    "import resource, subprocess, sys, time, json; s = time.perf_counter(); "
+    "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+    "print(json.dumps({'rc': p.returncode, 'seconds': time.perf_counter() - s, "
+    "'rss_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, 'out': p.stdout, 'err': p.stderr[-3000:]}))"
+)
+
+
+def measure(command: list[str], env: dict[str, str]) -> dict:
+    """Run a command in a fresh probe process -> {seconds, rss_kib, out}."""
+    done = subprocess.run([sys.executable, "-c", PROBE, *command], env=env, capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout)
+    if result["rc"] != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result['err']}")
+    return result
+
+
+def summary(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env |= {"PREFECT_HOME": str(Path(tmp) / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+        env |= {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
+        hotspot = [str(BIN / "hotspot"), "run", "--run-date", "2026-11-27"]
+        # Warm-up: Prefect creates its database once (migrations); no measured run pays for that.
+        measure([*hotspot, "--store", str(Path(tmp) / "warm")], env)
+
+        rows: dict[str, dict[str, list[float]]] = {}
+
+        def add(case: str, seconds: float, rss_kib: float, stage_s: float | None = None) -> None:
+            row = rows.setdefault(case, {"seconds": [], "rss_mib": [], "stage_s": []})
+            row["seconds"].append(seconds)
+            row["rss_mib"].append(rss_kib / 1024)
+            if stage_s is not None:
+                row["stage_s"].append(stage_s)
+
+        for i in range(args.repeats):
+            ref = measure([sys.executable, str(ROOT / "bench" / "reference_fit.py"), "--json"], env)
+            figures = json.loads(ref["out"].strip().splitlines()[-1])
+            add("reference script", ref["seconds"], ref["rss_kib"], figures["fit_s"])
+
+            store = Path(tmp) / f"store{i}"
+            cold = measure([*hotspot, "--store", str(store)], env)
+            card = json.loads(next((store / "04_train" / "registry").glob("*/model_card.json")).read_text())
+            add("hotspot run, cold", cold["seconds"], cold["rss_kib"], card["fit_seconds"])
+
+            rerun = measure([*hotspot, "--store", str(store)], env)
+            assert "train skipped" in rerun["out"], rerun["out"][-500:]
+            add("hotspot run, no new data", rerun["seconds"], rerun["rss_kib"])
+            print(
+                f"repeat {i + 1}/{args.repeats}: " + ", ".join(f"{k} {v['seconds'][-1]:.1f} s" for k, v in rows.items())
+            )
+
+    ref_total = statistics.median(rows["reference script"]["seconds"])
+    ref_fit = statistics.median(rows["reference script"]["stage_s"])
+    print(f"\nmedians of {args.repeats} (min-max); ratios are medians over the reference script's")
+    print("| case | wall s | vs reference total | training s | vs reference fit | peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for case, row in rows.items():
+        stage = row["stage_s"]
+        training = summary(stage) if stage else "-"
+        speedup = f"{ref_fit / statistics.median(stage):.1f}x faster" if stage and case != "reference script" else "-"
+        ratio = statistics.median(row["seconds"]) / ref_total
+        print(
+            f"| {case} | {summary(row['seconds'])} | {ratio:.2f} | {training} | {speedup} | "
+            f"{statistics.median(row['rss_mib']):.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

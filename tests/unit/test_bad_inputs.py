@@ -1,0 +1,129 @@
+"""The bad-input corpus (tests/data/bad/, one line each in its README): every case is repaired and said
+so, quarantined with a reason naming file, row and column while the valid rows continue, or refused with
+one clear line naming the file. No row disappears: rows read = valid + quarantined + identical copies."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasks.config import IngestConfig, ValidateConfig
+from tasks.ingest import IngestError, ingest_file, merge_observations
+from tasks.validate import ValidationFailed, validate_canonical
+
+BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
+RUN_DATE = date(2026, 11, 27)
+
+
+@dataclass(frozen=True)
+class Case:
+    """Expected outcome: `fails` (message part), or valid/quarantined row counts, reasons and repairs."""
+
+    fails: str = ""
+    valid: int = 0
+    quarantined: int = 0
+    collapsed: int = 0
+    reasons: tuple[str, ...] = ()  # substrings of the quarantine reasons, in row order
+    repairs: tuple[str, ...] = ()  # substrings of the repairs reported
+    gaps: int = 0
+
+
+CASES: dict[str, Case] = {
+    "empty.csv": Case(fails="empty.csv: the file is empty"),
+    "header_only.csv": Case(fails="header_only.csv: no data rows (header only?)"),
+    "semicolon_delimiter.csv": Case(valid=3, repairs=("delimiter ';'",)),
+    "tab_delimiter.csv": Case(valid=3, repairs=("delimiter '\\t'",)),
+    "missing_column.csv": Case(fails="missing_column.csv: missing required column(s) asymptomatic"),
+    "misspelled_header.csv": Case(fails="missing required column(s) confirmed ('confimed' looks like 'confirmed'?)"),
+    "not_a_table.csv": Case(fails="not_a_table.csv: no data rows"),
+    "non_numeric_count.csv": Case(valid=3, quarantined=1, reasons=("confirmed: not a number: abc",)),
+    "negative_count.csv": Case(valid=3, quarantined=1, reasons=("confirmed",)),
+    "non_integer_count.csv": Case(valid=3, quarantined=1, reasons=("confirmed",)),
+    "blank_and_nan.csv": Case(valid=5, gaps=3),
+    "duplicate_equal.csv": Case(valid=3, collapsed=1),
+    "duplicate_conflict.csv": Case(valid=2, quarantined=2, reasons=("duplicate", "duplicate")),
+    "out_of_order.csv": Case(valid=3),
+    "gap.csv": Case(valid=4, gaps=3),
+    "future_date.csv": Case(valid=3, quarantined=1, reasons=("2099-01-01",)),
+    "unparseable_date.csv": Case(valid=3, quarantined=1, reasons=("date: unreadable 'yesterday'",)),
+    "mixed_date_formats.csv": Case(valid=3, quarantined=1, reasons=("date: unreadable '16/05/2022'",)),
+    "outlier_1e9.csv": Case(valid=3, quarantined=1, reasons=("confirmed",)),
+    "thousands_separator.csv": Case(valid=2, repairs=("thousands separators in 2 cell(s)",)),
+    "truncated_last_line.csv": Case(valid=3, quarantined=1, reasons=("row has 2 of 3 fields",)),
+    "formula_injection.csv": Case(valid=3, quarantined=1, reasons=("confirmed: not a number: =cmd",)),
+    "formula_region.csv": Case(valid=1, quarantined=1, reasons=("looks like a spreadsheet formula",)),
+    "utf8_bom.csv": Case(valid=3, repairs=("byte-order mark",)),
+    "gbk_chinese_headers.csv": Case(valid=1, repairs=("GB18030/GBK",)),
+    "binary_garbage.csv": Case(fails="binary_garbage.csv:"),
+    "wrong_dtypes.parquet": Case(valid=1, quarantined=1, reasons=("confirmed: not a number: x",)),
+    "broken.parquet": Case(fails="broken.parquet: not a readable Parquet file"),
+    "spreadsheet.xlsx": Case(fails="spreadsheet.xlsx: unsupported file type .xlsx; use .csv or .parquet"),
+}
+
+
+def run_gate(path: Path) -> tuple[object, int, int]:
+    """Ingest + validation of one file -> (outcome, rows read, identical copies kept once)."""
+    result = ingest_file(path, IngestConfig())
+    merged = merge_observations([result.table])
+    return (validate_canonical(merged.table, RUN_DATE, ValidateConfig()), result), len(result.table), merged.collapsed
+
+
+def test_corpus_is_complete_and_documented() -> None:
+    files = sorted(p.name for p in BAD.iterdir() if p.name not in {"make_corpus.py", "README.md"})
+    assert files == sorted(CASES)
+    readme = (BAD / "README.md").read_text()
+    assert all(f"`{name}`" in readme for name in CASES)
+    assert len(CASES) >= 25
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input(name: str) -> None:
+    case = CASES[name]
+    if case.fails:
+        with pytest.raises((IngestError, ValidationFailed)) as exc:
+            run_gate(BAD / name)
+        message = str(exc.value)
+        assert case.fails in message and "\n" not in message
+        return
+    (outcome, result), rows_read, collapsed = run_gate(BAD / name)
+    summary = outcome.summary
+    assert (summary["rows_valid"], summary["rows_quarantined"], collapsed) == (
+        case.valid,
+        case.quarantined,
+        case.collapsed,
+    )
+    assert rows_read == summary["rows_valid"] + summary["rows_quarantined"] + collapsed  # nothing silently lost
+    reasons = outcome.quarantine["reason"].tolist()
+    assert len(reasons) == len(case.reasons) and all(part in r for part, r in zip(case.reasons, reasons, strict=True))
+    assert (outcome.quarantine["source_file"] == name).all() and outcome.quarantine["source_row"].gt(1).all()
+    assert all(any(part in r for r in result.repairs) for part in case.repairs), result.repairs
+    assert not case.repairs or result.repairs
+    assert summary["gaps"] == case.gaps
+
+
+@pytest.mark.slow
+def test_a_million_rows(tmp_path: Path) -> None:
+    days = pd.date_range("2022-01-01", periods=1000).strftime("%Y-%m-%d")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "date": np.tile(days, 1000),
+            "region": np.repeat([f"R{i:04d}" for i in range(1000)], 1000),
+            "confirmed": rng.integers(0, 500, 1_000_000).astype(str),
+            "asymptomatic": rng.integers(0, 500, 1_000_000).astype(str),
+        }
+    )
+    frame.loc[123_456, "confirmed"] = "-1"
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    started = time.perf_counter()
+    (outcome, _), rows_read, _ = run_gate(tmp_path / "big.csv")
+    assert rows_read == 1_000_000
+    assert (outcome.summary["rows_valid"], outcome.summary["rows_quarantined"]) == (999_999, 1)
+    assert outcome.quarantine["source_row"].tolist() == [123_458]
+    assert time.perf_counter() - started < 120  # a generous bound: it takes ~15 s here
