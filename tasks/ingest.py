@@ -29,9 +29,9 @@ import csv
 import difflib
 import re
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd

@@ -5,7 +5,7 @@ one clear line naming the file. No row disappears: rows read = valid + quarantin
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
