@@ -1,4 +1,4 @@
-"""The ``hotspot`` command: run the pipeline and read its reports.
+"""The ``hotspot`` command: run the pipeline, read its reports, explain a day, and backtest the detectors.
 
 Exit codes: 0 ok, 1 the pipeline or the request failed (one line on stderr says why),
 2 the command line itself is wrong. Set HOTSPOT_DEBUG=1 to see the full traceback.
@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.config import PipelineConfig, apply_overrides
+from tasks.config import DETECTOR_NAMES, PipelineConfig, apply_overrides
 from tasks.store import ArtifactStore
 
 FORMATS = ("table", "csv", "json")
@@ -56,21 +56,28 @@ def format_frame(frame: pd.DataFrame, fmt: str) -> str:
     if "note" in shown and (shown["note"] == "").all():
         shown = shown.drop(columns="note")  # an all-empty column only widens the table
     shown["date"] = shown["date"].dt.strftime("%Y-%m-%d")
+    if "p_value" in shown:
+        # One decimal would print every p-value below 0.05 as 0.0; two significant digits keep them apart.
+        shown["p_value"] = [f"{v:.2g}" if pd.notna(v) else "NaN" for v in shown["p_value"]]
     return shown.to_string(index=False, float_format=lambda v: f"{v:.1f}") + "\n"
 
 
-def load_report(store: ArtifactStore, run_date: date | None = None) -> pd.DataFrame:
-    """The latest report, or the report of one run date."""
+def load_report(store: ArtifactStore, run_date: date | None = None, table: str = "report") -> pd.DataFrame:
+    """The latest report, or the report of one run date (``table``: "report" or "detections")."""
     if run_date is None:
-        path = store.latest("report.parquet")
+        path = store.latest(f"{table}.parquet")
         if not path.exists():
+            if table != "report" and store.latest("report.parquet").exists():
+                raise CliError(f"the latest report in {store.root} has no {table} table; run `hotspot run` again")
             raise CliError(f"no report in {store.root} yet; run `hotspot run` first")
         return pd.read_parquet(path)
     found = dict(store.manifests("report")).get(run_date)
     if found is None:
         days = ", ".join(day.isoformat() for day, _ in store.manifests("report")[-5:]) or "none"
         raise CliError(f"no report for run date {run_date.isoformat()} in {store.root} (latest run dates: {days})")
-    return store.load_table(found["outputs"]["report"])
+    if table not in found["outputs"]:
+        raise CliError(f"the report of run date {run_date.isoformat()} has no {table} table; run that date again")
+    return store.load_table(found["outputs"][table])
 
 
 def config_from(pairs: Sequence[str]) -> PipelineConfig:
@@ -89,15 +96,31 @@ def existing_file(path: str | None) -> str | None:
     return str(source.resolve())
 
 
+RUN_COLUMNS = [
+    "date", "region", "actual", "expected", "lower", "upper", "p_value", "severity", "direction", "agree",
+    "predicted", "deviation_pct", "is_new", "revised",
+]  # fmt: skip
+
+
+def hotspot_view(table: pd.DataFrame) -> pd.DataFrame:
+    """Report rows -> the columns ``run`` prints; ``agree`` = how many detectors flag the day (full list: explain)."""
+    shown = table.copy()
+    shown["agree"] = [f"{len([n for n in a.split(',') if n])}/{len(DETECTOR_NAMES)}" for a in shown["agreeing"]]
+    return shown[RUN_COLUMNS]
+
+
 def print_run(result: dict, threshold_pct: float) -> None:
     table = load_report(ArtifactStore(result["store"]), date.fromisoformat(result["run_date"]))
     hot = table[table["is_hotspot"]]
+    decider = table["detector"].iloc[0] if len(table) else "-"
     print(f"\nRun date {result['run_date']}: " + ", ".join(f"{k} {v}" for k, v in result["stages"].items()))
-    print(f"\nHotspots ({len(hot)} of {len(table)} scored days, deviation > {threshold_pct:g} %):")
     print(
-        format_frame(hot[["date", "region", "actual", "predicted", "deviation_pct", "is_new", "revised"]], "table"),
-        end="",
+        f"\nHotspots ({len(hot)} of {len(table)} scored days, decided by {decider}; "
+        f"the study's rule, deviation > {threshold_pct:g} %, flags {int(table['study_hotspot'].sum())}):"
     )
+    print(format_frame(hotspot_view(hot), "table"), end="")
+    if len(hot):
+        print(f"Why a day is (or is not) a hotspot: hotspot explain {hot['date'].iloc[-1]:%Y-%m-%d}")
     print(f"\nreport:  {result['report']}")
     print(f"history: {result['partition']}")
     for name, path in result["figures"].items():
@@ -138,6 +161,121 @@ def command_backfill(args: argparse.Namespace) -> int:
             f"({int(table['is_new'].sum())} new); ran: {', '.join(ran) or 'nothing'}",
             flush=True,
         )
+    return 0
+
+
+def pick_region(table: pd.DataFrame, region: str | None) -> str:
+    regions = sorted(table["region"].unique())
+    if region is not None:
+        if region not in regions:
+            raise CliError(f"region {region!r} is not in the report (regions: {', '.join(regions) or 'none'})")
+        return region
+    if len(regions) != 1:
+        raise CliError(f"the report has several regions ({', '.join(regions)}); choose one with --region")
+    return regions[0]
+
+
+def explanation(report: pd.DataFrame, detections: pd.DataFrame, day: date, region: str | None) -> dict[str, Any]:
+    """The explanation of one reported day: the report row's verdict plus :func:`tasks.detectors.explain`."""
+    from tasks.detectors import explain
+
+    region = pick_region(report, region)
+    when = pd.Timestamp(day)
+    row = report[(report["region"] == region) & (report["date"] == when)]
+    if row.empty:
+        scored = report.loc[report["region"] == region, "date"]
+        span = f"{scored.min():%Y-%m-%d}..{scored.max():%Y-%m-%d}" if len(scored) else "none"
+        raise CliError(f"{day.isoformat()} is not a scored day of the report for {region} (scored days: {span})")
+    verdict = row.iloc[0]
+    rows = detections[detections["region"] == region]
+    first = rows[rows["detector"] == rows["detector"].iloc[0]]
+    frame = first[["date", "actual", "driver"]].sort_values("date").reset_index(drop=True)
+    info = explain(rows, frame, when, primary=str(verdict["detector"]))
+    study = {
+        "predicted": float(verdict["predicted"]),
+        "deviation_pct": None if pd.isna(verdict["deviation_pct"]) else float(verdict["deviation_pct"]),
+        "study_hotspot": bool(verdict["study_hotspot"]),
+    }
+    return {
+        "region": region,
+        "is_hotspot": bool(verdict["is_hotspot"]),
+        "decider": str(verdict["detector"]),
+        "severity": str(verdict["severity"]),
+        "study": study,
+    } | info
+
+
+def explanation_text(info: dict[str, Any], threshold_pct: float | None = None) -> str:
+    """Plain-text rendering of :func:`explanation` for the terminal."""
+    head = (
+        f"HOTSPOT ({info['severity']}, {info['direction']})" if info["is_hotspot"] else "not a hotspot"
+    ) + f" by {info['decider']}"
+    lines = [f"{info['date']} ({info['region']}): {head}", "", info["text"], ""]
+    table = pd.DataFrame(info["detectors"])
+
+    def band(lo: float, hi: float) -> str:
+        if pd.notna(lo) and pd.notna(hi):
+            return f"{lo:,.0f}..{hi:,.0f}"
+        return f"..{hi:,.1f}" if pd.notna(hi) else "-"
+
+    table["band"] = [band(lo, hi) for lo, hi in zip(table["lower"], table["upper"], strict=True)]
+    for column, spec in (("p_value", ".2g"), ("expected", ",.1f"), ("score", ".2f")):
+        table[column] = [format(v, spec) if pd.notna(v) else "-" for v in table[column]]
+    table["flags"] = ["yes" if v else "" for v in table["is_hotspot"]]
+    shown = table[["detector", "expected", "band", "score", "p_value", "severity", "direction", "flags"]]
+    lines.append(shown.to_string(index=False))
+    study = info["study"]
+    deviation = "undefined (0 cases)" if study["deviation_pct"] is None else f"{study['deviation_pct']:.1f} %"
+    lines.append(
+        f"\nThe study's rule: LSTM prediction {study['predicted']:,.1f}, deviation {deviation}"
+        + (" -> a hotspot under the study's rule." if study["study_hotspot"] else " -> not a hotspot under it.")
+    )
+    notes = [f"{d['detector']}: {d['note']}" for d in info["detectors"] if d["note"]]
+    if notes:
+        lines += ["", "Notes:", *[f"- {n}" for n in notes]]
+    return "\n".join(lines) + "\n"
+
+
+def command_explain(args: argparse.Namespace) -> int:
+    store = ArtifactStore(args.store)
+    report = load_report(store, args.date)
+    detections = load_report(store, args.date, "detections")
+    info = explanation(report, detections, args.day, args.region)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+    else:
+        sys.stdout.write(explanation_text(info))
+    return 0
+
+
+def command_backtest(args: argparse.Namespace) -> int:
+    from flows.backtest import DEFAULT_SCENARIOS, hotspot_backtest
+    from tasks.backtest import f1_pivot
+
+    config = config_from(args.set)
+    unknown = [name for name in args.scenarios or [] if name not in DEFAULT_SCENARIOS]
+    if unknown:
+        raise CliError(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_SCENARIOS)}")
+    if args.seeds < 1:
+        raise CliError(f"--seeds must be at least 1, got {args.seeds}")
+    result = hotspot_backtest(
+        config=config,
+        seeds=args.seeds,
+        scenarios=args.scenarios,
+        target_far=args.target_far,
+        store_dir=args.store,
+        run_date=args.run_date,
+    )
+    summary = pd.read_parquet(result["summary"])
+    print(f"\nBacktest ({result['status']}): {args.seeds} seed(s) per scenario; F1 (harmonic mean of POD and PPV):")
+    for setting, title in (("default", "at each detector's defaults"), ("matched_far", "at a matched FAR")):
+        pivot = f1_pivot(summary, setting)
+        far = f" of {100 * args.target_far:g} %" if setting == "matched_far" else ""
+        print(f"\n{title}{far}:")
+        print(pivot.to_string(float_format=lambda v: f"{v:.2f}"))
+    print(f"\nall metrics: {result['summary']}")
+    print(f"table:       {Path(result['chart']).with_name('comparison.md')}")
+    print(f"chart:       {result['chart']}")
     return 0
 
 
@@ -183,6 +321,25 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--hotspots", action="store_true", help="only hotspot days (the default)")
     rep.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     rep.set_defaults(handler=command_report)
+
+    why = sub.add_parser("explain", help="say why a day is (or is not) a hotspot")
+    why.add_argument("day", type=date.fromisoformat, metavar="DATE", help="the day to explain, YYYY-MM-DD")
+    why.add_argument("--region", help="region code (needed only when the report has several)")
+    why.add_argument("--store", help="artifact store folder (default: the project's data/)")
+    why.add_argument("--date", type=date.fromisoformat, help="use the report of this run date (default: latest)")
+    why.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    why.set_defaults(handler=command_explain)
+
+    bt = sub.add_parser("backtest", help="compare every detector on labelled outbreaks (a Prefect flow)")
+    bt.add_argument("--seeds", type=int, default=20, help="series per scenario (default: 20)")
+    bt.add_argument(
+        "--scenarios", nargs="+", metavar="NAME", help="very_low low medium high very_high real (default: all)"
+    )
+    bt.add_argument("--target-far", type=float, default=0.01, help="matched false-alarm rate (default: 0.01)")
+    bt.add_argument("--store", help="artifact store folder (default: the project's data/)")
+    bt.add_argument("--run-date", type=date.fromisoformat, help="partition date YYYY-MM-DD (default: today)")
+    bt.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    bt.set_defaults(handler=command_backtest)
     return parser
 
 

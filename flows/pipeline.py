@@ -48,7 +48,7 @@ def hotspot_pipeline(
     scaled = scale(store, day, validated["valid"], config.series)
     model = train(store, day, scaled["scaled"], scaled["scaler"], config.train, config.series, config.retrain)
     predictions = predict(store, day, scaled["scaled"], scaled["scaler"], model, config.train.look_back)
-    hotspots = extract(store, day, predictions["predictions"], config.extract, config.train.look_back)
+    hotspots = extract(store, day, predictions["predictions"], config.extract, config.train.look_back, config.detect)
     reported = report(
         store, day, hotspots, ingested["revisions"], predictions["predictions"], model, config.series.target
     )

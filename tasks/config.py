@@ -6,9 +6,9 @@ documented where it is defined. Defaults are the reference study's values.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Frozen(BaseModel):
@@ -83,6 +83,170 @@ class ExtractConfig(_Frozen):
     )
 
 
+DetectorName = Literal[
+    "seed", "ears_c1", "ears_c2", "ears_c3", "naive_calibrated", "lstm_calibrated", "naive_ewma", "lstm_ewma"
+]
+DETECTOR_NAMES: tuple[str, ...] = get_args(DetectorName)
+"""Registry names of the detectors (tasks.detectors.DETECTORS has exactly these keys, in this order)."""
+
+
+class DetectConfig(_Frozen):
+    """Which detector decides a hotspot, and every detector's tunables (see tasks/detectors.py).
+
+    The study's own threshold is ``extract.threshold_pct``; the seed detector takes it from there.
+    Defaults follow the literature cited on each field; ``decider`` is the detector the backtest
+    (bench/backtest.py, README "How hotspots are decided") shows best.
+    """
+
+    decider: DetectorName = Field(
+        default="lstm_ewma",
+        description="Detector whose verdict is the report's is_hotspot (all detectors run and are stored; the "
+        "study's 10 % rule stays in study_hotspot). Chosen by the backtest; see README 'How hotspots are decided'.",
+    )
+    # --- EARS ---------------------------------------------------------------------------
+    baseline_days: int = Field(
+        default=7,
+        description="EARS baseline length in days (CDC EARS and R surveillance::earsC use 7); also the naive "
+        "forecaster's averaging window.",
+        ge=3,
+        le=365,
+    )
+    guard_band_days: int = Field(
+        default=2,
+        description="Days skipped between the baseline and the scored day for EARS C2/C3, so that the first days "
+        "of an outbreak do not inflate the baseline of the next days (EARS uses 2).",
+        ge=0,
+        le=60,
+    )
+    ears_min_sigma: float = Field(
+        default=1.0,
+        description="Floor on the EARS baseline standard deviation, in cases. A flat baseline (e.g. 7 zero days) "
+        "has sd 0, which makes C undefined or flags any single case; with 1.0 an alarm after a week of zeros needs "
+        "at least 4 cases (C > 3). R surveillance::earsC defaults to 0; its minSigma exists for this sparse case.",
+        ge=0,
+    )
+    ears_c1_threshold: float = Field(default=3.0, description="C1 alarms when C1 > this (classic CDC: 3).", gt=0)
+    ears_c2_threshold: float = Field(default=3.0, description="C2 alarms when C2 > this (classic CDC: 3).", gt=0)
+    ears_c3_threshold: float = Field(default=2.0, description="C3 alarms when C3 > this (classic CDC: 2).", gt=0)
+    # --- calibrated detectors -------------------------------------------------------------
+    alpha_alarm: float = Field(
+        default=0.01,
+        description="p-value below which a day is an 'alarm' (ESSENCE red: p < 0.01).",
+        gt=0,
+        lt=1,
+    )
+    alpha_warning: float = Field(
+        default=0.05,
+        description="p-value below which a day is at least a 'warning' (ESSENCE yellow: p < 0.05).",
+        gt=0,
+        lt=1,
+    )
+    hotspot_level: Literal["alarm", "warning"] = Field(
+        default="alarm",
+        description="Lowest severity that counts as a hotspot. 'alarm' keeps the expected false-alarm rate of a "
+        "well-calibrated detector near alpha_alarm per day; 'warning' also flags yellow days. The reported "
+        "lower/upper band is the central (1 - alpha) predictive interval of this level.",
+    )
+    sides: Literal["each", "two-sided", "surge", "drop"] = Field(
+        default="each",
+        description="Which departures are tested, and at what level. 'each' (default): surges and drops are "
+        "tested separately, each one-sided at alpha (p_value = the smaller one-sided p; direction says which), so "
+        "a hotspot (surge, see hotspot_direction) is an ESSENCE-style one-sided p < alpha_alarm. 'two-sided': "
+        "each side at alpha/2 (p_value = 2 x the smaller one-sided p). 'surge' or 'drop': only that side, at alpha.",
+    )
+    hotspot_direction: Literal["surge", "drop", "both"] = Field(
+        default="surge",
+        description="Which alerts of the calibrated and EWMA detectors count as hotspots. 'surge' (default): a "
+        "hotspot is an excess of cases, as in EARS, ESSENCE and Farrington; drop alerts are still reported "
+        "(severity, direction, note) but are not hotspots. The study's rule (seed) is unaffected.",
+    )
+    calibration_window_days: int = Field(
+        default=28,
+        description="Rolling past-only window (days before the scored day) whose forecast residuals estimate the "
+        "bias factor and NB dispersion; 28 days is the ESSENCE baseline and tracks regime changes.",
+        ge=3,
+        le=730,
+    )
+    min_calibration_days: int = Field(
+        default=7,
+        description="Fewest usable past residuals needed to score a day; fewer -> not scored, with a note.",
+        ge=2,
+    )
+    outlier_z: float = Field(
+        default=2.58,
+        description="Past residuals with |Pearson z| above this are left out of the calibration (Farrington / "
+        "Noufaily reweighting threshold 2.58) so that past outbreaks do not widen future intervals.",
+        gt=1,
+    )
+    trim_iterations: int = Field(
+        default=3, description="Rounds of leave-out-and-re-estimate in the calibration.", ge=0, le=20
+    )
+    bias_correction: bool = Field(
+        default=True,
+        description="Rescale the forecast by sum(actual) / sum(forecast) over the kept past residuals, so a "
+        "forecast that is systematically too high or low (e.g. scale carried over from the driver) is re-centred.",
+    )
+    mu_floor: float = Field(
+        default=0.5,
+        description="Smallest expected count used for the distribution. A forecast of 0 (or a negative one clipped "
+        "to 0) would make any single case infinitely surprising; half a case keeps sporadic cases plausible.",
+        gt=0,
+    )
+    guard_window_days: int = Field(
+        default=7,
+        description="Days (today included) whose observed cases must reach guard_min_cases before any warning or "
+        "alarm (daily analogue of Farrington's limit54: 5 cases in 4 weeks).",
+        ge=1,
+        le=365,
+    )
+    guard_min_cases: float = Field(
+        default=5.0, description="Cases needed in the guard window for an alert; 0 disables this guard.", ge=0
+    )
+    guard_min_excess: float = Field(
+        default=3.0,
+        description="Smallest |actual - expected| in cases that can be an alert; 0 disables this guard. Stops "
+        "1-2 case wobbles at tiny counts from alerting however small their p-value.",
+        ge=0,
+    )
+    variance_level_days: int = Field(
+        default=7,
+        description="The predictive variance follows max(day's forecast, its mean over this many days incl. today) "
+        "rather than the day's forecast alone, so a forecast that is low by chance does not also get a too-narrow "
+        "interval (false surges); 1 gives the plain NB2 variance m + phi m^2.",
+        ge=1,
+        le=60,
+    )
+    predictive_correction: bool = Field(
+        default=True,
+        description="Account for estimating the bias factor and dispersion from a short window: add Var/n to the "
+        "predictive variance and read tail probabilities through Student's t with n - 2 degrees of freedom "
+        "(n = residuals used). Without it a 28-day plug-in interval under-covers (~93 % for a nominal 95 %).",
+    )
+    naive_guard_days: int = Field(
+        default=0,
+        description="Days skipped between the naive forecaster's averaging window and the scored day.",
+        ge=0,
+        le=60,
+    )
+
+    ewma_lambda: float = Field(
+        default=0.4,
+        description="Weight of today in the EWMA detectors (naive_ewma, lstm_ewma), which smooth the calibrated "
+        "detectors' signed z over recent days: E_t = lambda z_t + (1 - lambda) E_t-1. 0.4 is ESSENCE's weight for "
+        "gradual events; outbreaks lasting 2-5 days raise z on several days, which a single-day test misses.",
+        gt=0,
+        le=1,
+    )
+
+    @model_validator(mode="after")
+    def _alphas_ordered(self) -> DetectConfig:
+        if self.alpha_alarm >= self.alpha_warning:
+            raise ValueError("alpha_alarm must be smaller than alpha_warning")
+        if self.min_calibration_days > self.calibration_window_days:
+            raise ValueError("min_calibration_days cannot exceed calibration_window_days")
+        return self
+
+
 class PipelineConfig(_Frozen):
     """Everything a run can be told; nested per stage."""
 
@@ -91,7 +255,10 @@ class PipelineConfig(_Frozen):
     validation: ValidateConfig = Field(default_factory=ValidateConfig, description="Data quality gate.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="LSTM model and optimizer.")
     retrain: RetrainConfig = Field(default_factory=RetrainConfig, description="When a new model is trained.")
-    extract: ExtractConfig = Field(default_factory=ExtractConfig, description="Hotspot rule.")
+    extract: ExtractConfig = Field(default_factory=ExtractConfig, description="The study's hotspot rule.")
+    detect: DetectConfig = Field(
+        default_factory=DetectConfig, description="Hotspot detectors and which one decides is_hotspot."
+    )
 
 
 def apply_overrides(config: PipelineConfig, overrides: dict[str, Any]) -> PipelineConfig:

@@ -39,21 +39,25 @@ ever filled in.
 
 Detectors (:data:`DETECTORS`): ``seed`` (the study's 10 % rule, kept for comparison),
 ``ears_c1``/``ears_c2``/``ears_c3`` (CDC EARS, Hutwagner et al. 2003), ``naive_calibrated``
-(7-day mean forecast + calibrated count distribution) and ``lstm_calibrated`` (the LSTM
-forecast + the same calibrated count distribution). See :func:`calibrated_scores` for the design
-of the calibrated distribution.
+(7-day mean forecast + calibrated count distribution), ``lstm_calibrated`` (the LSTM
+forecast + the same calibrated count distribution), and ``naive_ewma`` / ``lstm_ewma`` (an
+ESSENCE-style EWMA over recent days of those two detectors' calibrated z). See
+:func:`calibrated_scores` for the design of the calibrated distribution and :func:`ewma_scores`
+for the EWMA.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 from scipy import stats
+
+from tasks.config import DETECTOR_NAMES, DetectConfig
 
 OUTPUT_COLUMNS: list[str] = [
     "date",
@@ -80,6 +84,8 @@ SCORE_KINDS: dict[str, str] = {
     "ears_c3": "C3 = sum over today and the 2 previous days of max(0, C2 - 1)",
     "naive_calibrated": "signed z = Phi^-1(1 - mid-p upper tail) under the calibrated NB; > 0 = surge",
     "lstm_calibrated": "signed z = Phi^-1(1 - mid-p upper tail) under the calibrated NB; > 0 = surge",
+    "naive_ewma": "EWMA of naive_calibrated's z, divided by its null sd (N(0, 1) without outbreak); > 0 = surge",
+    "lstm_ewma": "EWMA of lstm_calibrated's z, divided by its null sd (N(0, 1) without outbreak); > 0 = surge",
 }
 
 Calibration = tuple[np.ndarray, np.ndarray]
@@ -90,142 +96,23 @@ dispersion window like any past day, so that the first days of a short series ca
 scored. They must not overlap the frame's dates (that would be look-ahead)."""
 
 
-class DetectorConfig(BaseModel):
-    """Every tunable of the detectors. Defaults follow the literature cited on each field."""
+class DetectorConfig(DetectConfig):
+    """Every tunable of the detectors: the pipeline's :class:`~tasks.config.DetectConfig` plus the study's threshold.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    In the pipeline the threshold comes from ``extract.threshold_pct`` (see :func:`detector_config`),
+    so the study's rule has one setting, not two.
+    """
 
-    # --- reference rule -------------------------------------------------------------------
     seed_threshold_pct: float = Field(
         default=10.0,
         description="Reference study rule: hotspot iff |actual - predicted| / actual x 100 exceeds this (strictly).",
         ge=0,
     )
-    # --- EARS ---------------------------------------------------------------------------
-    baseline_days: int = Field(
-        default=7,
-        description="EARS baseline length in days (CDC EARS and R surveillance::earsC use 7); also the naive "
-        "forecaster's averaging window.",
-        ge=3,
-        le=365,
-    )
-    guard_band_days: int = Field(
-        default=2,
-        description="Days skipped between the baseline and the scored day for EARS C2/C3, so that the first days "
-        "of an outbreak do not inflate the baseline of the next days (EARS uses 2).",
-        ge=0,
-        le=60,
-    )
-    ears_min_sigma: float = Field(
-        default=1.0,
-        description="Floor on the EARS baseline standard deviation, in cases. A flat baseline (e.g. 7 zero days) "
-        "has sd 0, which makes C undefined or flags any single case; with 1.0 an alarm after a week of zeros needs "
-        "at least 4 cases (C > 3). R surveillance::earsC defaults to 0; its minSigma exists for this sparse case.",
-        ge=0,
-    )
-    ears_c1_threshold: float = Field(default=3.0, description="C1 alarms when C1 > this (classic CDC: 3).", gt=0)
-    ears_c2_threshold: float = Field(default=3.0, description="C2 alarms when C2 > this (classic CDC: 3).", gt=0)
-    ears_c3_threshold: float = Field(default=2.0, description="C3 alarms when C3 > this (classic CDC: 2).", gt=0)
-    # --- calibrated detectors -------------------------------------------------------------
-    alpha_alarm: float = Field(
-        default=0.01,
-        description="p-value below which a day is an 'alarm' (ESSENCE red: p < 0.01).",
-        gt=0,
-        lt=1,
-    )
-    alpha_warning: float = Field(
-        default=0.05,
-        description="p-value below which a day is at least a 'warning' (ESSENCE yellow: p < 0.05).",
-        gt=0,
-        lt=1,
-    )
-    hotspot_level: Literal["alarm", "warning"] = Field(
-        default="alarm",
-        description="Lowest severity that counts as a hotspot. 'alarm' keeps the expected false-alarm rate of a "
-        "well-calibrated detector near alpha_alarm per day; 'warning' also flags yellow days. The reported "
-        "lower/upper band is the central (1 - alpha) predictive interval of this level.",
-    )
-    sides: Literal["two-sided", "surge", "drop"] = Field(
-        default="two-sided",
-        description="Which departures are tested. 'two-sided' tests surges and drops separately, each at alpha/2 "
-        "(p_value = 2 x the smaller one-sided p); 'surge' or 'drop' tests one side at alpha, like ESSENCE.",
-    )
-    calibration_window_days: int = Field(
-        default=28,
-        description="Rolling past-only window (days before the scored day) whose forecast residuals estimate the "
-        "bias factor and NB dispersion; 28 days is the ESSENCE baseline and tracks regime changes.",
-        ge=3,
-        le=730,
-    )
-    min_calibration_days: int = Field(
-        default=7,
-        description="Fewest usable past residuals needed to score a day; fewer -> not scored, with a note.",
-        ge=2,
-    )
-    outlier_z: float = Field(
-        default=2.58,
-        description="Past residuals with |Pearson z| above this are left out of the calibration (Farrington / "
-        "Noufaily reweighting threshold 2.58) so that past outbreaks do not widen future intervals.",
-        gt=1,
-    )
-    trim_iterations: int = Field(
-        default=3, description="Rounds of leave-out-and-re-estimate in the calibration.", ge=0, le=20
-    )
-    bias_correction: bool = Field(
-        default=True,
-        description="Rescale the forecast by sum(actual) / sum(forecast) over the kept past residuals, so a "
-        "forecast that is systematically too high or low (e.g. scale carried over from the driver) is re-centred.",
-    )
-    mu_floor: float = Field(
-        default=0.5,
-        description="Smallest expected count used for the distribution. A forecast of 0 (or a negative one clipped "
-        "to 0) would make any single case infinitely surprising; half a case keeps sporadic cases plausible.",
-        gt=0,
-    )
-    guard_window_days: int = Field(
-        default=7,
-        description="Days (today included) whose observed cases must reach guard_min_cases before any warning or "
-        "alarm (daily analogue of Farrington's limit54: 5 cases in 4 weeks).",
-        ge=1,
-        le=365,
-    )
-    guard_min_cases: float = Field(
-        default=5.0, description="Cases needed in the guard window for an alert; 0 disables this guard.", ge=0
-    )
-    guard_min_excess: float = Field(
-        default=3.0,
-        description="Smallest |actual - expected| in cases that can be an alert; 0 disables this guard. Stops "
-        "1-2 case wobbles at tiny counts from alerting however small their p-value.",
-        ge=0,
-    )
-    variance_level_days: int = Field(
-        default=7,
-        description="The predictive variance follows max(day's forecast, its mean over this many days incl. today) "
-        "rather than the day's forecast alone, so a forecast that is low by chance does not also get a too-narrow "
-        "interval (false surges); 1 gives the plain NB2 variance m + phi m^2.",
-        ge=1,
-        le=60,
-    )
-    predictive_correction: bool = Field(
-        default=True,
-        description="Account for estimating the bias factor and dispersion from a short window: add Var/n to the "
-        "predictive variance and read tail probabilities through Student's t with n - 2 degrees of freedom "
-        "(n = residuals used). Without it a 28-day plug-in interval under-covers (~93 % for a nominal 95 %).",
-    )
-    naive_guard_days: int = Field(
-        default=0,
-        description="Days skipped between the naive forecaster's averaging window and the scored day.",
-        ge=0,
-        le=60,
-    )
 
-    @model_validator(mode="after")
-    def _alphas_ordered(self) -> DetectorConfig:
-        if self.alpha_alarm >= self.alpha_warning:
-            raise ValueError("alpha_alarm must be smaller than alpha_warning")
-        if self.min_calibration_days > self.calibration_window_days:
-            raise ValueError("min_calibration_days cannot exceed calibration_window_days")
-        return self
+
+def detector_config(detect: DetectConfig, threshold_pct: float) -> DetectorConfig:
+    """The detectors' settings for a pipeline run: ``detect`` plus the study threshold ``extract.threshold_pct``."""
+    return DetectorConfig(**detect.model_dump(), seed_threshold_pct=threshold_pct)
 
 
 class Detector(Protocol):
@@ -694,7 +581,7 @@ def nb_tails(actual: np.ndarray, mean: np.ndarray, phi: np.ndarray) -> dict[str,
     }
 
 
-def nb_quantile(q: float, mean: np.ndarray, phi: np.ndarray) -> np.ndarray:
+def nb_quantile(q: float | np.ndarray, mean: np.ndarray, phi: np.ndarray) -> np.ndarray:
     """``(T,)`` q-quantiles of NB2(mean, phi) (Poisson where phi ~ 0); NaN where inputs are NaN."""
     ok = np.isfinite(mean) & np.isfinite(phi)
     pois, negb, poisson_like = _nb_dist(np.where(ok, mean, 1.0), np.where(ok, phi, 0.0))
@@ -724,6 +611,163 @@ def _student_z(z: np.ndarray, dof: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         corrected = np.sign(z) * stats.norm.isf(stats.t.sf(np.abs(z), finite_dof))
     return np.where(np.isinf(dof), z, corrected)
+
+
+def predictive_distribution(
+    data: pd.DataFrame,
+    forecast: np.ndarray,
+    config: DetectorConfig,
+    *,
+    calibration: Calibration | None = None,
+    forecast_notes: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """The calibrated NB predictive distribution of every day and the day's tail probabilities.
+
+    Args:
+        data: validated frame (date, actual, driver). forecast: ``(T,)`` expected counts.
+        calibration, forecast_notes: see :func:`calibrated_scores`.
+
+    Returns:
+        ``(T,)`` arrays: ``mean`` and ``phi`` (NB2 of the predictive), ``dof`` (Student degrees of
+        freedom, inf without ``predictive_correction``), ``p_surge``, ``p_drop``, ``z`` (signed,
+        Student-corrected mid-p z, > 0 surge), ``reason`` (why a day cannot be scored, "" if it can)
+        and ``clip_note`` (a negative forecast was clipped).
+    """
+    actual = data["actual"].to_numpy()
+    f = np.asarray(forecast, dtype="float64")
+    n = len(data)
+    cal = estimate_calibration(actual, f, config, calibration)
+    clipped = np.where(np.isfinite(f), np.maximum(f, 0.0), np.nan)
+    mean = np.maximum(cal["scale"] * clipped, config.mu_floor)
+    mean = np.where(np.isfinite(clipped) & np.isfinite(cal["scale"]), mean, np.nan)
+    n_used = cal["n_used"].astype("float64")
+    level = np.maximum(cal["scale"] * cal["level"], config.mu_floor)
+    variance = level + cal["dispersion"] * level**2
+    if config.predictive_correction:
+        # Predictive, not plug-in: the bias factor is estimated from n_used days, which adds about
+        # Var/n_used to the variance of a new count; the variance itself is estimated from n_used
+        # residuals, so standardised residuals follow Student's t rather than N(0, 1).
+        if config.bias_correction:
+            variance = variance * (1.0 + 1.0 / np.maximum(n_used, 1.0))
+        dof = np.maximum(n_used - (2.0 if config.bias_correction else 1.0), 1.0)
+    else:
+        dof = np.full(n, np.inf)
+    # The NB2 with this mean and variance; a variance below the mean (possible when the smoothed level
+    # is under today's forecast) falls back to Poisson, the least-dispersed count law.
+    phi = np.maximum((variance - mean) / mean**2, 0.0)
+    tails = nb_tails(actual, mean, phi)
+
+    # Why a day could not be scored, most basic reason first.
+    reason = np.full(n, "", dtype=object)
+    if forecast_notes is not None:
+        reason = np.where(~np.isfinite(f), np.asarray(forecast_notes, dtype=object), reason)
+    reason = np.where(~np.isfinite(f) & (reason == ""), "no forecast for this day", reason)
+    reason = np.where(
+        (reason == "") & ~np.isfinite(cal["dispersion"]),
+        np.array(
+            [
+                f"only {k} past residual(s) in the last {config.calibration_window_days} days "
+                f"(< {config.min_calibration_days}) to calibrate"
+                for k in cal["n_usable"]
+            ],
+            dtype=object,
+        ),
+        reason,
+    )
+    reason = np.where((reason == "") & ~np.isfinite(actual), "no observed count", reason)
+    clip_note = np.where(
+        np.isfinite(f) & (f < 0),
+        np.array([f"forecast {v:.3g} clipped to 0 for the count distribution" for v in f], dtype=object),
+        "",
+    )
+    return {
+        "mean": mean,
+        "phi": phi,
+        "dof": dof,
+        "p_surge": _student_tail(tails["p_surge"], dof),
+        "p_drop": _student_tail(tails["p_drop"], dof),
+        "z": _student_z(tails["z"], dof),
+        "reason": reason,
+        "clip_note": clip_note,
+    }
+
+
+def small_count_guard(
+    actual: np.ndarray, excess: np.ndarray, severity: np.ndarray, config: DetectorConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which alerts the small-count guard suppresses -> (blocked ``(T,)`` bool, note ``(T,)`` str).
+
+    An alert (severity != "none") is suppressed when the last ``guard_window_days`` (today
+    included) hold fewer than ``guard_min_cases`` observed cases (limit54-like), or when
+    ``|excess|`` (cases above or below the expectation) is below ``guard_min_excess``.
+    """
+    n = actual.shape[0]
+    recent = _lagged_windows(actual, config.guard_window_days - 1, 0) if config.guard_window_days > 1 else None
+    window_cases = np.where(np.isfinite(actual), actual, 0.0)
+    if recent is not None:
+        window_cases = window_cases + np.nansum(recent, axis=1)
+    few_cases = window_cases < config.guard_min_cases
+    small_excess = np.abs(excess) < config.guard_min_excess
+    blocked = (severity != "none") & (few_cases | small_excess)
+    notes = np.full(n, "", dtype=object)
+    for i in np.flatnonzero(blocked):
+        reasons = []
+        if few_cases[i]:
+            reasons.append(
+                f"{window_cases[i]:g} cases in the last {config.guard_window_days} days (< {config.guard_min_cases:g})"
+            )
+        if small_excess[i]:
+            reasons.append(f"|actual - expected| = {abs(excess[i]):.1f} (< {config.guard_min_excess:g})")
+        notes[i] = f"small-count guard suppressed a{'n' if severity[i] == 'alarm' else ''} {severity[i]}: " + (
+            " and ".join(reasons)
+        )
+    return blocked, notes
+
+
+def _test_levels(
+    p_surge: np.ndarray, p_drop: np.ndarray, config: DetectorConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-sided p-values -> (p_value, side, severity), each ``(T,)``, per ``config.sides`` and the alphas."""
+    n = p_surge.shape[0]
+    if config.sides in ("each", "two-sided"):
+        factor = 2.0 if config.sides == "two-sided" else 1.0
+        p_value = np.minimum(1.0, factor * np.minimum(p_surge, p_drop))
+        side = np.where(p_surge <= p_drop, "surge", "drop")
+    elif config.sides == "surge":
+        p_value, side = p_surge, np.full(n, "surge")
+    else:
+        p_value, side = p_drop, np.full(n, "drop")
+    severity = np.where(
+        p_value < config.alpha_alarm, "alarm", np.where(p_value < config.alpha_warning, "warning", "none")
+    )
+    severity = np.where(np.isfinite(p_value), severity, "none")
+    return p_value, side, severity
+
+
+def _hotspots(severity: np.ndarray, side: np.ndarray, config: DetectorConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Alerts at ``hotspot_level`` whose direction ``hotspot_direction`` counts -> (hotspot ``(T,)``, note ``(T,)``).
+
+    An alert in the other direction stays reported (severity, direction) and gets a note saying why it
+    is not a hotspot.
+    """
+    levels = {"alarm"} if config.hotspot_level == "alarm" else {"alarm", "warning"}
+    alert = np.isin(severity, list(levels))
+    counted = np.ones_like(alert) if config.hotspot_direction == "both" else side == config.hotspot_direction
+    hot = alert & counted
+    note = np.where(
+        alert & ~counted,
+        f"a {'drop' if config.hotspot_direction == 'surge' else 'surge'}: reported, not counted as a hotspot "
+        f"(hotspot_direction = {config.hotspot_direction})",
+        "",
+    ).astype(object)
+    return hot, note
+
+
+def _band_tail(config: DetectorConfig) -> float:
+    """One-sided tail probability at each edge of the reported band (alpha of ``hotspot_level``, halved if
+    ``sides`` is two-sided): a count outside the band is an alert of that level (up to discreteness)."""
+    alpha = config.alpha_alarm if config.hotspot_level == "alarm" else config.alpha_warning
+    return alpha / 2 if config.sides == "two-sided" else alpha
 
 
 def calibrated_scores(
@@ -756,9 +800,12 @@ def calibrated_scores(
     * Dispersion: method of moments on the residuals of the previous ``calibration_window_days``
       days only (no look-ahead), with Farrington-style leaving-out of outlying residuals so a
       past outbreak does not blind the detector for a month. See :func:`estimate_calibration`.
-    * Test: surges and drops are tested separately. Two-sided (default): each side at alpha/2,
-      p_value = min(1, 2 min(p_surge, p_drop)); alarm if p < alpha_alarm, warning if p <
-      alpha_warning (ESSENCE red/yellow). One-sided modes test one side at alpha.
+    * Test: surges and drops are tested separately. ``sides="each"`` (default): each side
+      one-sided at alpha, p_value = min(p_surge, p_drop) with the direction of the smaller; alarm
+      if p < alpha_alarm, warning if p < alpha_warning (ESSENCE red/yellow, which are one-sided).
+      "two-sided": each side at alpha/2, p_value = min(1, 2 min(p_surge, p_drop)). "surge" /
+      "drop" test that side only. Which directions count as hotspots is ``hotspot_direction``
+      (surges by default; drop alerts stay reported).
     * Small-count guard: no warning/alarm unless the last ``guard_window_days`` (today included)
       hold at least ``guard_min_cases`` observed cases (daily analogue of Farrington's limit54)
       and |actual - expected| >= ``guard_min_excess`` cases. The statistic is still reported;
@@ -780,108 +827,32 @@ def calibrated_scores(
     actual = data["actual"].to_numpy()
     f = _as_forecast(forecast, len(data), name)
     n = len(data)
-    cal = estimate_calibration(actual, f, config, calibration)
-    clipped = np.where(np.isfinite(f), np.maximum(f, 0.0), np.nan)
-    mean = np.maximum(cal["scale"] * clipped, config.mu_floor)
-    mean = np.where(np.isfinite(clipped) & np.isfinite(cal["scale"]), mean, np.nan)
-    n_used = cal["n_used"].astype("float64")
-    level = np.maximum(cal["scale"] * cal["level"], config.mu_floor)
-    variance = level + cal["dispersion"] * level**2
-    if config.predictive_correction:
-        # Predictive, not plug-in: the bias factor is estimated from n_used days, which adds about
-        # Var/n_used to the variance of a new count; the variance itself is estimated from n_used
-        # residuals, so standardised residuals follow Student's t rather than N(0, 1).
-        if config.bias_correction:
-            variance = variance * (1.0 + 1.0 / np.maximum(n_used, 1.0))
-        dof = np.maximum(n_used - (2.0 if config.bias_correction else 1.0), 1.0)
-    else:
-        dof = np.full(n, np.inf)
-    # The NB2 with this mean and variance; a variance below the mean (possible when the smoothed level
-    # is under today's forecast) falls back to Poisson, the least-dispersed count law.
-    phi = np.maximum((variance - mean) / mean**2, 0.0)
-    tails = nb_tails(actual, mean, phi)
-    p_surge = _student_tail(tails["p_surge"], dof)
-    p_drop = _student_tail(tails["p_drop"], dof)
-    score = _student_z(tails["z"], dof)
-    if config.sides == "two-sided":
-        p_value = np.minimum(1.0, 2.0 * np.minimum(p_surge, p_drop))
-        side = np.where(p_surge <= p_drop, "surge", "drop")
-    elif config.sides == "surge":
-        p_value, side = p_surge, np.full(n, "surge")
-    else:
-        p_value, side = p_drop, np.full(n, "drop")
-    severity = np.where(
-        p_value < config.alpha_alarm, "alarm", np.where(p_value < config.alpha_warning, "warning", "none")
-    )
-    severity = np.where(np.isfinite(p_value), severity, "none")
-
-    # Small-count guard (limit54-like window sum plus a minimum absolute excess).
-    recent = _lagged_windows(actual, config.guard_window_days - 1, 0) if config.guard_window_days > 1 else None
-    window_cases = np.where(np.isfinite(actual), actual, 0.0)
-    if recent is not None:
-        window_cases = window_cases + np.nansum(recent, axis=1)
-    few_cases = window_cases < config.guard_min_cases
-    small_excess = np.abs(actual - mean) < config.guard_min_excess
-    blocked = (severity != "none") & (few_cases | small_excess)
-    guard_note = np.full(n, "", dtype=object)
-    for i in np.flatnonzero(blocked):
-        reasons = []
-        if few_cases[i]:
-            reasons.append(
-                f"{window_cases[i]:g} cases in the last {config.guard_window_days} days (< {config.guard_min_cases:g})"
-            )
-        if small_excess[i]:
-            reasons.append(f"|actual - expected| = {abs(actual[i] - mean[i]):.1f} (< {config.guard_min_excess:g})")
-        guard_note[i] = f"small-count guard suppressed a {severity[i]}: " + " and ".join(reasons)
+    dist = predictive_distribution(data, f, config, calibration=calibration, forecast_notes=forecast_notes)
+    mean, phi, dof = dist["mean"], dist["phi"], dist["dof"]
+    p_value, side, severity = _test_levels(dist["p_surge"], dist["p_drop"], config)
+    blocked, guard_note = small_count_guard(actual, actual - mean, severity, config)
     severity = np.where(blocked, "none", severity)
-    levels = {"alarm"} if config.hotspot_level == "alarm" else {"alarm", "warning"}
-    hot = np.isin(severity, list(levels))
+    hot, direction_note = _hotspots(severity, side, config)
 
-    alpha = config.alpha_alarm if config.hotspot_level == "alarm" else config.alpha_warning
-    tail = alpha / 2 if config.sides == "two-sided" else alpha
-    # The NB tail level whose Student-corrected p-value equals `tail`, so the band matches the test.
-    raw_tail = _student_tail_inverse(np.full(n, tail), dof)
+    # The NB tail level whose Student-corrected p-value equals the band's tail, so the band matches the test.
+    raw_tail = _student_tail_inverse(np.full(n, _band_tail(config)), dof)
     lower = nb_quantile(raw_tail, mean, phi) if config.sides != "surge" else np.full(n, np.nan)
     upper = nb_quantile(1.0 - raw_tail, mean, phi) if config.sides != "drop" else np.full(n, np.nan)
-
-    # Why a day could not be scored, most basic reason first.
-    reason = np.full(n, "", dtype=object)
-    if forecast_notes is not None:
-        reason = np.where(~np.isfinite(f), np.asarray(forecast_notes, dtype=object), reason)
-    reason = np.where(~np.isfinite(f) & (reason == ""), "no forecast for this day", reason)
-    reason = np.where(
-        (reason == "") & ~np.isfinite(cal["dispersion"]),
-        np.array(
-            [
-                f"only {k} past residual(s) in the last {config.calibration_window_days} days "
-                f"(< {config.min_calibration_days}) to calibrate"
-                for k in cal["n_usable"]
-            ],
-            dtype=object,
-        ),
-        reason,
-    )
-    reason = np.where((reason == "") & ~np.isfinite(actual), "no observed count", reason)
-    clip_note = np.where(
-        np.isfinite(f) & (f < 0),
-        np.array([f"forecast {v:.3g} clipped to 0 for the count distribution" for v in f], dtype=object),
-        "",
-    )
 
     cols = _blank(n)
     cols.update(
         expected=mean,
         lower=lower,
         upper=upper,
-        score=score,
+        score=dist["z"],
         p_value=p_value,
-        p_surge=p_surge,
-        p_drop=p_drop,
+        p_surge=dist["p_surge"],
+        p_drop=dist["p_drop"],
         direction=np.where(severity != "none", side, "none").astype(object),
         severity=severity.astype(object),
         is_hotspot=hot,
         guard_blocked=blocked,
-        note=_join_notes(reason, clip_note, guard_note),
+        note=_join_notes(dist["reason"], dist["clip_note"], guard_note, direction_note),
     )
     return _assemble(data, name, cols)
 
@@ -943,6 +914,191 @@ def lstm_calibrated(
     return calibrated_scores(data, values, config, "lstm_calibrated", calibration=calibration)
 
 
+def past_autocorrelation(z: np.ndarray, window: int, min_pairs: int, clip_z: float) -> np.ndarray:
+    """``(T,)`` lag-1 autocorrelation of z over the ``window`` days before each day, clipped to [0, 0.9].
+
+    Uses pairs (z_s-1, z_s) with both days before t and finite; z is winsorised at +-``clip_z`` so
+    that a past outbreak does not pass for persistence, and taken as mean 0 (it is standardised).
+    0 where fewer than ``min_pairs`` pairs exist. Negative values are set to 0: assuming
+    independence then errs towards fewer alarms, never more.
+    """
+    zc = np.clip(np.asarray(z, dtype="float64"), -clip_z, clip_z)
+    prev = np.concatenate([[np.nan], zc[:-1]])
+    both = np.isfinite(zc) & np.isfinite(prev)
+    cross = _rolling_past_sum(np.where(both, zc * prev, 0.0), window)
+    square = _rolling_past_sum(np.where(both, 0.5 * (zc**2 + prev**2), 0.0), window)
+    pairs = _rolling_past_sum(both.astype("float64"), window)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = np.where((pairs >= min_pairs) & (square > 0), cross / np.where(square > 0, square, 1.0), 0.0)
+    return np.clip(rho, 0.0, 0.9)
+
+
+def _rolling_past_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """``(T,)`` -> ``(T,)`` sum of values[t-window : t] (days before t only); NaN counts as 0."""
+    csum = np.concatenate([[0.0], np.cumsum(np.where(np.isfinite(values), values, 0.0))])
+    idx = np.arange(values.shape[0])
+    return csum[idx] - csum[np.maximum(idx - window, 0)]
+
+
+def ewma_statistic(z: np.ndarray, lam: float, rho: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """EWMA of standardised scores, restarted after every unscored day; all arrays ``(T,)``.
+
+    E_t = lam z_t + (1 - lam) E_t-1 from the first scored day of each run (E = 0 before it).
+    If the z are N(0, 1) with lag-1 autocorrelation rho (AR(1); rho = 0: independent),
+    Var(E_t) = lam / (2 - lam) x (1 - (1 - lam)^(2 n)) x (1 + rho (1 - lam)) / (1 - rho (1 - lam)) after
+    n terms (the AR(1) factor is exact as n grows), so ``stat`` = E_t / sd_t is about N(0, 1) under
+    no outbreak. ``carry`` = (1 - lam) E_t-1 is what the previous days contribute; NaN where z is NaN.
+
+    Returns: ``stat``, ``carry``, ``sd`` and ``n`` (terms since the restart).
+    """
+    z = np.asarray(z, dtype="float64")
+    r = np.zeros(z.shape) if rho is None else np.asarray(rho, dtype="float64")
+    stat = np.full(z.shape, np.nan)
+    carry = np.full(z.shape, np.nan)
+    sd = np.full(z.shape, np.nan)
+    terms = np.zeros(z.shape, dtype="int64")
+    level, count = 0.0, 0
+    for t, value in enumerate(z):
+        if not np.isfinite(value):
+            # An unscored day breaks the run: the next day starts afresh rather than leaning on stale days.
+            level, count = 0.0, 0
+            continue
+        carry[t] = (1.0 - lam) * level
+        level = lam * value + carry[t]
+        count += 1
+        persistence = (1.0 + r[t] * (1.0 - lam)) / (1.0 - r[t] * (1.0 - lam))
+        sd[t] = np.sqrt(lam / (2.0 - lam) * (1.0 - (1.0 - lam) ** (2 * count)) * persistence)
+        stat[t] = level / sd[t]
+        terms[t] = count
+    return {"stat": stat, "carry": carry, "sd": sd, "n": terms}
+
+
+def _discounted_excess(excess: np.ndarray, z: np.ndarray, lam: float) -> np.ndarray:
+    """``(T,)`` sum over the current EWMA run of (1 - lam)^j x excess_t-j, in cases (the guard's measure)."""
+    out = np.full(excess.shape, np.nan)
+    total = 0.0
+    for t in range(excess.shape[0]):
+        if not np.isfinite(z[t]):
+            total = 0.0
+            continue
+        total = excess[t] + (1.0 - lam) * total
+        out[t] = total
+    return out
+
+
+def ewma_scores(
+    frame: pd.DataFrame,
+    forecast: np.ndarray,
+    config: DetectorConfig,
+    name: str,
+    *,
+    calibration: Calibration | None = None,
+    forecast_notes: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """EWMA over recent days of the calibrated detector's signed z (ESSENCE-style EWMA, on calibrated residuals).
+
+    Why: outbreaks last several days and raise the count on each of them; a single-day test at 1 %
+    misses the ones whose daily excess is moderate. ESSENCE smooths with weight 0.4 for gradual
+    events (``ewma_lambda``). Here the smoothing is applied to the calibrated NB z of each day (see
+    :func:`calibrated_scores`), not to raw counts, so small and large counts are on the same scale and
+    the statistic has a known null distribution: ``score`` = E_t / sd_t (see :func:`ewma_statistic`),
+    N(0, 1) when days are independent; one-sided p-values are normal tails of ``score`` and the
+    two-sided test, alert levels, ``sides`` and ``hotspot_level`` work exactly as for the calibrated
+    detector. The small-count guard uses the discounted excess in cases over the same days (sum of
+    (1 - lambda)^j x (actual - expected) j days back), and the 7-day case count.
+
+    ``expected`` is today's calibrated expectation; ``lower``/``upper`` are the counts today would
+    need for the EWMA to cross the band's level given the previous days (so after a run of high days
+    ``upper`` can fall below ``expected``); NaN with a note when the previous days alone cross it, and
+    NaN without one when the previous days pull so far the other way that no plausible count reaches it.
+    """
+    data = validate_frame(frame)
+    actual = data["actual"].to_numpy()
+    f = _as_forecast(forecast, len(data), name)
+    n = len(data)
+    lam = config.ewma_lambda
+    dist = predictive_distribution(data, f, config, calibration=calibration, forecast_notes=forecast_notes)
+    # Forecast errors of a lagging forecaster persist during epidemic waves; the EWMA's null sd must allow for
+    # that, or a wave that the forecast follows a day late looks like an outbreak. Past-only, like the NB fit.
+    rho = past_autocorrelation(dist["z"], config.calibration_window_days, config.min_calibration_days, config.outlier_z)
+    ewma = ewma_statistic(dist["z"], lam, rho)
+    stat = ewma["stat"]
+    p_surge, p_drop = stats.norm.sf(stat), stats.norm.cdf(stat)
+    p_value, side, severity = _test_levels(p_surge, p_drop, config)
+    excess = _discounted_excess(actual - dist["mean"], dist["z"], lam)
+    blocked, guard_note = small_count_guard(actual, excess, severity, config)
+    severity = np.where(blocked, "none", severity)
+    hot, direction_note = _hotspots(severity, side, config)
+
+    # Today's z that puts the EWMA exactly on the band's level, then the count with that z (approximately:
+    # the NB quantile at the matching Student-corrected tail; counts are discrete).
+    level = stats.norm.isf(_band_tail(config))
+    bounds = {}
+    edge_notes = []
+    for edge, sign in (("upper", 1.0), ("lower", -1.0)):
+        if (edge == "upper" and config.sides == "drop") or (edge == "lower" and config.sides == "surge"):
+            bounds[edge] = np.full(n, np.nan)
+            continue
+        with np.errstate(invalid="ignore"):
+            z_edge = (sign * level * ewma["sd"] - ewma["carry"]) / lam
+            tail = stats.norm.sf(sign * z_edge)  # corrected tail beyond the edge, on the edge's side
+        scored = np.isfinite(tail) & np.isfinite(stat)
+        beyond = scored & (tail > 0.5)  # the previous days alone put the EWMA past this edge
+        # The previous days pull the EWMA so far the other way that no plausible count today reaches the edge.
+        unreachable = scored & (tail < 1e-12)
+        raw = np.clip(_student_tail_inverse(np.clip(tail, 1e-12, 0.5), dist["dof"]), 1e-12, 0.5)
+        q = 1.0 - raw if edge == "upper" else raw
+        bounds[edge] = np.where(beyond | unreachable | ~scored, np.nan, nb_quantile(q, dist["mean"], dist["phi"]))
+        kind = "surge" if edge == "upper" else "drop"
+        # Only the carried case needs words (the day alerts whatever its count); an unreachable edge is just NaN.
+        edge_notes.append(
+            np.where(beyond, f"the previous days alone put the EWMA past the {kind} level", "").astype(object)
+        )
+
+    cols = _blank(n)
+    cols.update(
+        expected=dist["mean"],
+        lower=bounds["lower"],
+        upper=bounds["upper"],
+        score=stat,
+        p_value=p_value,
+        p_surge=p_surge,
+        p_drop=p_drop,
+        direction=np.where(severity != "none", side, "none").astype(object),
+        severity=severity.astype(object),
+        is_hotspot=hot,
+        guard_blocked=blocked,
+        note=_join_notes(dist["reason"], dist["clip_note"], *edge_notes, guard_note, direction_note),
+    )
+    return _assemble(data, name, cols)
+
+
+def naive_ewma(
+    frame: pd.DataFrame,
+    forecast: np.ndarray | None,
+    config: DetectorConfig,
+    *,
+    calibration: Calibration | None = None,
+) -> pd.DataFrame:
+    """EWMA (:func:`ewma_scores`) of :func:`naive_calibrated`'s z: the no-model baseline of :func:`lstm_ewma`."""
+    data = validate_frame(frame)
+    mean, notes = naive_forecast(data["actual"].to_numpy(), config.baseline_days, config.naive_guard_days)
+    return ewma_scores(data, mean, config, "naive_ewma", calibration=calibration, forecast_notes=notes)
+
+
+def lstm_ewma(
+    frame: pd.DataFrame,
+    forecast: np.ndarray | None,
+    config: DetectorConfig,
+    *,
+    calibration: Calibration | None = None,
+) -> pd.DataFrame:
+    """EWMA (:func:`ewma_scores`) of :func:`lstm_calibrated`'s z: the LSTM forecast, calibrated, over recent days."""
+    data = validate_frame(frame)
+    values = _as_forecast(forecast, len(data), "lstm_ewma")
+    return ewma_scores(data, values, config, "lstm_ewma", calibration=calibration)
+
+
 DETECTORS: dict[str, Detector] = {
     "seed": seed,
     "ears_c1": ears_c1,
@@ -950,7 +1106,11 @@ DETECTORS: dict[str, Detector] = {
     "ears_c3": ears_c3,
     "naive_calibrated": naive_calibrated,
     "lstm_calibrated": lstm_calibrated,
+    "naive_ewma": naive_ewma,
+    "lstm_ewma": lstm_ewma,
 }
+if tuple(DETECTORS) != DETECTOR_NAMES:  # the config's Literal and this registry must name the same detectors
+    raise RuntimeError(f"detector registry {tuple(DETECTORS)} != tasks.config.DETECTOR_NAMES {DETECTOR_NAMES}")
 
 
 def run_detectors(
@@ -966,9 +1126,9 @@ def run_detectors(
     Args:
         frame: ``(T, 3)`` date, actual, driver (see module docstring).
         names: registry keys of :data:`DETECTORS`, run in this order.
-        forecast: ``(T,)`` LSTM forecast; required by ``seed`` and ``lstm_calibrated``.
+        forecast: ``(T,)`` LSTM forecast; required by ``seed``, ``lstm_calibrated`` and ``lstm_ewma``.
         config: detector settings.
-        calibration: older (actual, forecast) pairs for ``lstm_calibrated`` only.
+        calibration: older (actual, forecast) pairs for ``lstm_calibrated`` and ``lstm_ewma`` only.
 
     Returns:
         ``(len(names) x T, len(OUTPUT_COLUMNS))`` frame, rows grouped by detector in ``names``
@@ -980,7 +1140,7 @@ def run_detectors(
     data = validate_frame(frame)
     parts = []
     for name in names:
-        extra = calibration if name == "lstm_calibrated" else None
+        extra = calibration if name in ("lstm_calibrated", "lstm_ewma") else None
         parts.append(DETECTORS[name](data, forecast, config, calibration=extra))
     if not parts:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
@@ -1022,6 +1182,7 @@ def explain(
     window_days: int = 3,
     flat_pct: float = 10.0,
     min_abs_change: float = 3.0,
+    primary: str | None = None,
 ) -> dict[str, Any]:
     """Explain one day: actual vs expected, band, p-value/score, agreement, and the driver's behaviour.
 
@@ -1032,12 +1193,13 @@ def explain(
         window_days: span of the target-vs-driver comparison (change from t - window_days to t).
         flat_pct, min_abs_change: a series "moved" when its change is at least flat_pct percent
             (of max(start, 1)) and at least min_abs_change cases.
+        primary: detector for the headline (the one that decides hotspots); default as below.
 
     Returns:
         dict with ``date``, ``actual``, ``detectors`` (one dict per detector row), ``agreeing``
         (detectors that flag the day), ``n_scored``, ``primary`` (detector used for the
-        headline: lstm_calibrated, else naive_calibrated, else the first flagging one, else the
-        first row), ``direction`` (majority of flagging detectors; "mixed" on a tie),
+        headline: ``primary`` if given, else lstm_calibrated, else naive_calibrated, else the first
+        flagging one, else the first row), ``direction`` (majority of flagging detectors; "mixed" on a tie),
         ``target_change`` and ``driver_change`` (dicts or None), ``driver_behaviour`` (a short
         label) and ``text`` (one plain-language paragraph).
         A missing driver value at an end of the window is replaced by the nearest observed day
@@ -1071,8 +1233,11 @@ def explain(
     agreeing = [d["detector"] for d in detectors if d["is_hotspot"]]
     scored = [d for d in detectors if d["score"] is not None]
     by_name = {d["detector"]: d for d in detectors}
-    primary = next(
-        (by_name[n] for n in ("lstm_calibrated", "naive_calibrated") if n in by_name),
+    if primary is not None and primary not in by_name:
+        raise ValueError(f"no rows of detector {primary!r} for {day.date()}")
+    preferred = (primary,) if primary is not None else ("lstm_calibrated", "naive_calibrated")
+    chosen = next(
+        (by_name[n] for n in preferred if n in by_name),
         next((d for d in detectors if d["is_hotspot"]), detectors[0]),
     )
     directions = [d["direction"] for d in detectors if d["is_hotspot"] and d["direction"] != "none"]
@@ -1082,7 +1247,7 @@ def explain(
         winners = sorted({d for d in directions if directions.count(d) == top})
         direction = winners[0] if len(winners) == 1 else "mixed"
     else:
-        direction = primary["direction"]
+        direction = chosen["direction"]
 
     actual = data["actual"].to_numpy()
     driver = data["driver"].to_numpy()
@@ -1124,14 +1289,14 @@ def explain(
     else:
         behaviour = "target change not available"
 
-    text = _explain_text(day, actual[t], primary, direction, agreeing, scored, changes, behaviour, window_days)
+    text = _explain_text(day, actual[t], chosen, direction, agreeing, scored, changes, behaviour, window_days)
     return {
         "date": day.date().isoformat(),
         "actual": _num(actual[t]),
         "detectors": detectors,
         "agreeing": agreeing,
         "n_scored": len(scored),
-        "primary": primary["detector"],
+        "primary": chosen["detector"],
         "direction": direction,
         "target_change": changes["target"],
         "driver_change": changes["driver"],
@@ -1162,20 +1327,27 @@ def _explain_text(
     if not np.isfinite(actual):
         parts.append(f"No count was published for {when}, so the day could not be judged.")
     else:
-        line = f"On {when} there were {_fmt(float(actual))} cases"
+        one = actual == 1
+        line = f"On {when} there {'was' if one else 'were'} {_fmt(float(actual))} case{'' if one else 's'}"
         if primary["expected"] is not None:
             line += f" against an expected {_fmt(primary['expected'], 1)} ({primary['detector']}"
+            given = " given the previous days" if primary["detector"].endswith("_ewma") else ""
             if primary["lower"] is not None and primary["upper"] is not None:
-                line += f", plausible range {_fmt(primary['lower'])} to {_fmt(primary['upper'])}"
+                line += f", plausible range {_fmt(primary['lower'])} to {_fmt(primary['upper'])}{given}"
             elif primary["upper"] is not None:
-                line += f", alert level above {_fmt(primary['upper'], 1)}"
+                line += f", alert level above {_fmt(primary['upper'], 1)}{given}"
             line += ")"
         parts.append(line + ".")
         if primary["p_value"] is not None:
             if primary["severity"] != "none":
                 level = "an alarm" if primary["severity"] == "alarm" else "a warning"
+                model = (
+                    "Weighing this day with the previous ones (EWMA of the calibrated count model's z)"
+                    if primary["detector"].endswith("_ewma")
+                    else "Under the calibrated count model"
+                )
                 parts.append(
-                    f"Under the calibrated count model this is a {primary['direction']} with p = "
+                    f"{model} this is a {primary['direction']} with p = "
                     f"{primary['p_value']:.2g} ({primary['detector']}'s test): {level}."
                 )
             else:

@@ -1,8 +1,10 @@
-"""Extract: the study's hotspot rule on the target's predictions.
+"""Extract: the study's hotspot rule and every detector on the target's predictions.
 
-deviation_pct = |actual - predicted| / actual x 100, undefined (NaN, never inf) when
-actual = 0; a day is a hotspot when deviation_pct > threshold_pct. Days that cannot be
-scored are listed with the reason instead of being dropped silently.
+The study's rule: deviation_pct = |actual - predicted| / actual x 100, undefined (NaN, never
+inf) when actual = 0; its verdict (deviation_pct > threshold_pct) is kept as ``study_hotspot``.
+Every detector of :mod:`tasks.detectors` then scores each day (``detections.parquet``, one row
+per date x detector), and the detector named by ``detect.decider`` decides ``is_hotspot``.
+Days that cannot be scored are listed with the reason instead of being dropped silently.
 """
 
 from __future__ import annotations
@@ -14,10 +16,29 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.config import ExtractConfig
+from tasks import detectors
+from tasks.config import DETECTOR_NAMES, DetectConfig, ExtractConfig
+from tasks.detectors import OUTPUT_COLUMNS, DetectorConfig, detector_config, run_detectors
 from tasks.store import ArtifactStore, code_version, fingerprint
 
 REPORT_COLUMNS = ["date", "region", "actual", "predicted", "deviation_pct", "is_hotspot", "note"]
+"""The study's table (``is_hotspot`` here is the study's verdict; see :func:`apply_verdicts`)."""
+VERDICT_COLUMNS = [
+    "study_hotspot",
+    "detector",
+    "expected",
+    "lower",
+    "upper",
+    "score",
+    "p_value",
+    "direction",
+    "severity",
+    "agreeing",
+]
+"""Added per day by :func:`apply_verdicts`: the study's verdict and the deciding detector's numbers."""
+HOTSPOT_COLUMNS = REPORT_COLUMNS + VERDICT_COLUMNS
+DETECTION_COLUMNS = ["date", "region", *OUTPUT_COLUMNS[1:], "driver"]
+"""detections.parquet: every detector's output row (tasks.detectors.OUTPUT_COLUMNS) plus region and driver."""
 UNSCORED_COLUMNS = ["date", "region", "reason"]
 
 
@@ -73,35 +94,121 @@ def extract_hotspots(
     return report[REPORT_COLUMNS].reset_index(drop=True), unscored
 
 
+def detector_inputs(predictions: pd.DataFrame, region: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Long predictions of one region -> (frame ``(T, 3)`` date, actual, driver on a full daily calendar,
+    forecast ``(T,)`` the LSTM's prediction of the target in counts). Absent days become NaN rows."""
+    rows = predictions[predictions["region"] == region]
+    by_role = {role: part.set_index("date") for role, part in rows.groupby("role")}
+    if "target" not in by_role:
+        raise ValueError(f"no target predictions for region {region!r}")
+    dates = rows["date"]
+    calendar = pd.date_range(dates.min(), dates.max(), freq="D", unit="us")
+    target = by_role["target"].reindex(calendar)
+    driver = by_role["driver"]["actual"].reindex(calendar) if "driver" in by_role else pd.Series(np.nan, calendar)
+    frame = pd.DataFrame(
+        {
+            "date": calendar,
+            "actual": target["actual"].to_numpy(dtype="float64", na_value=np.nan),
+            "driver": driver.to_numpy(dtype="float64", na_value=np.nan),
+        }
+    )
+    return frame, target["predicted"].to_numpy(dtype="float64", na_value=np.nan)
+
+
+def detect_all(predictions: pd.DataFrame, config: DetectorConfig) -> pd.DataFrame:
+    """Long predictions -> detections (DETECTION_COLUMNS): every detector, every region, every calendar day."""
+    parts = []
+    for region in sorted(predictions["region"].unique()):
+        frame, forecast = detector_inputs(predictions, region)
+        rows = run_detectors(frame, list(DETECTOR_NAMES), forecast, config)
+        rows.insert(1, "region", region)
+        rows["driver"] = np.tile(frame["driver"].to_numpy(), len(DETECTOR_NAMES))
+        parts.append(rows)
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in DETECTION_COLUMNS})
+    out = pd.concat(parts, ignore_index=True)[DETECTION_COLUMNS]
+    out["date"] = out["date"].astype("datetime64[us]")
+    return out.astype({"region": "str", "detector": "str", "direction": "str", "severity": "str", "note": "str"})
+
+
+def apply_verdicts(study: pd.DataFrame, detections: pd.DataFrame, decider: str) -> pd.DataFrame:
+    """Study table (REPORT_COLUMNS) + detections -> HOTSPOT_COLUMNS, one row per study row.
+
+    ``study_hotspot`` keeps the study's verdict; ``is_hotspot`` and the numbers become the
+    ``decider``'s; ``agreeing`` lists every detector that flags the day (registry order, comma-separated);
+    ``note`` adds the decider's note, prefixed with its name.
+    """
+    keys = ["region", "date"]
+    chosen = detections.loc[detections["detector"] == decider, [*keys, *OUTPUT_COLUMNS[3:]]]
+    flagged = detections[detections["is_hotspot"]]
+    agreeing = (
+        flagged.assign(order=flagged["detector"].map({name: i for i, name in enumerate(DETECTOR_NAMES)}))
+        .sort_values([*keys, "order"])
+        .groupby(keys)["detector"]
+        .agg(",".join)
+        .rename("agreeing")
+        .reset_index()
+    )
+    out = study.rename(columns={"is_hotspot": "study_hotspot", "note": "study_note"})
+    out = out.merge(chosen, on=keys, how="left", validate="one_to_one").merge(agreeing, on=keys, how="left")
+    out["detector"] = pd.Series(decider, index=out.index, dtype="str")
+    out["is_hotspot"] = out["is_hotspot"].fillna(False).astype(bool)
+    out["agreeing"] = out["agreeing"].fillna("").astype("str")
+    out["direction"] = out["direction"].fillna("none").astype("str")
+    out["severity"] = out["severity"].fillna("none").astype("str")
+    decider_note = out["note"].fillna("").astype("str")
+    decider_note = decider_note.where(decider_note == "", decider + ": " + decider_note)
+    joined = ["; ".join(part for part in pair if part) for pair in zip(out["study_note"], decider_note, strict=True)]
+    out["note"] = pd.Series(joined, index=out.index, dtype="str")
+    return out[HOTSPOT_COLUMNS].reset_index(drop=True)
+
+
 # -- Prefect task ---------------------------------------------------------------------
 
 
 @task(name="extract", cache_policy=NO_CACHE)
-def extract(store: ArtifactStore, run_date: date, predictions: dict, config: ExtractConfig, look_back: int) -> dict:
-    """Score the target's predictions; write the hotspot table and the list of unscored days."""
+def extract(
+    store: ArtifactStore,
+    run_date: date,
+    predictions: dict,
+    config: ExtractConfig,
+    look_back: int,
+    detect: DetectConfig,
+) -> dict:
+    """Score the target's predictions with the study's rule and every detector; write the hotspot
+    table (decided by ``detect.decider``), the long detections table and the list of unscored days."""
     logger = get_run_logger()
     key = fingerprint(
         stage="extract",
         predictions=predictions["sha256"],
         config=config.model_dump(),
+        detect=detect.model_dump(),
         look_back=look_back,
-        code=code_version(__file__),
+        code=code_version(__file__, detectors.__file__),
     )
     if (hit := store.reuse("extract", run_date, key)) is not None:
         logger.info("extract: skipped, same predictions as run date %s", hit["reused_from"])
         return hit["outputs"] | {"status": f"skipped (same as {hit['reused_from']})"}
     frame = store.load_table(predictions)
-    report, unscored = extract_hotspots(frame, config.threshold_pct, look_back)
+    study, unscored = extract_hotspots(frame, config.threshold_pct, look_back)
+    detections = detect_all(frame, detector_config(detect, config.threshold_pct))
+    report = apply_verdicts(study, detections, detect.decider)
     refs = {
         "hotspots": store.write_table("extract", run_date, "hotspots", report).to_dict(),
         "unscored": store.write_table("extract", run_date, "unscored", unscored).to_dict(),
+        "detections": store.write_table("extract", run_date, "detections", detections).to_dict(),
     }
     store.write_manifest("extract", run_date, {"fingerprint": key, "outputs": refs})
+    hot = report[report["is_hotspot"]]
     logger.info(
-        "extract: %d days scored, %d hotspots (deviation > %.1f %%), %d days not scored",
+        "extract: %d days scored, %d days not scored; %s flags %d (%s); the study's rule (deviation > %.1f %%) "
+        "flags %d",
         len(report),
-        int(report["is_hotspot"].sum()),
-        config.threshold_pct,
         len(unscored),
+        detect.decider,
+        len(hot),
+        ", ".join(f"{n} {level}" for level, n in hot["severity"].value_counts().items()) or "none",
+        config.threshold_pct,
+        int(report["study_hotspot"].sum()),
     )
     return refs | {"status": "ran"}

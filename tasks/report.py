@@ -3,10 +3,14 @@
 Files per run date under ``07_report/run_date=YYYY-MM-DD/`` and, once all are written,
 copied to ``07_report/latest/``:
 
-- ``report.parquet``: one row per scored (region, date), columns of :data:`tasks.extract.REPORT_COLUMNS`
-  plus :data:`REPORT_EXTRA_COLUMNS`;
+- ``report.parquet``: one row per scored (region, date), columns :data:`REPORT_TABLE_COLUMNS`
+  (the study's columns, then :data:`REPORT_EXTRA_COLUMNS`, then the deciding detector's
+  :data:`tasks.extract.VERDICT_COLUMNS`);
+- ``detections.parquet``: every detector's row for every day (what ``hotspot explain`` reads);
 - ``unscored.parquet``: the days that could not be scored and why;
-- ``fit.png``, ``target.png``, ``loss.png``: training fit, target vs prediction with hotspots, loss curve;
+- ``fit.png``, ``target.png``, ``loss.png``, ``detection.png``: training fit, target vs prediction with
+  the study's hotspots, loss curve, and the target with the deciding detector's expected value,
+  band and alerts by level;
 - ``summary.md``: the run in a few lines.
 """
 
@@ -21,12 +25,14 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from tasks.extract import REPORT_COLUMNS, VERDICT_COLUMNS
 from tasks.store import MANIFEST, ArtifactStore, code_version, fingerprint, sha256_file
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-FIGURES = ("fit", "target", "loss")
+FIGURES = ("fit", "target", "loss", "detection")
+TABLES = ("report", "unscored", "detections")
 
 
 def _figure(title: str, ylabel: str) -> tuple[Figure, object]:
@@ -52,14 +58,47 @@ def plot_fit(predictions: pd.DataFrame) -> Figure:
 
 
 def plot_target(predictions: pd.DataFrame, report: pd.DataFrame) -> Figure:
-    """Target series: actual vs predicted, hotspot days marked."""
+    """Target series: actual vs predicted, the study's hotspot days marked (the study's figure)."""
     target = predictions[predictions["role"] == "target"]
-    fig, ax = _figure("Target series (confirmed): actual vs predicted, hotspots marked", "daily count")
+    fig, ax = _figure("Target series (confirmed): actual vs predicted, the study's hotspots marked", "daily count")
     ax.plot(target["date"], target["actual"], label="actual", color="tab:blue")
     ax.plot(target["date"], target["predicted"], label="predicted", color="tab:orange")
-    hot = report[report["is_hotspot"]]
-    ax.scatter(hot["date"], hot["actual"], color="tab:red", zorder=3, s=18, label=f"hotspot ({len(hot)})")
+    hot = report[report["study_hotspot"]]
+    ax.scatter(hot["date"], hot["actual"], color="tab:red", zorder=3, s=18, label=f"study's rule hotspot ({len(hot)})")
     ax.legend()
+    return fig
+
+
+# Marker per alert: colour by level (ESSENCE red / yellow), shape by direction.
+_ALERT_STYLE = {"alarm": "tab:red", "warning": "orange"}
+_DIRECTION_MARKER = {"surge": "^", "drop": "v"}
+
+
+def plot_detection(detections: pd.DataFrame, decider: str) -> Figure:
+    """Target with the deciding detector's expected value, its band, and its alerts by level and direction.
+
+    detections: rows of DETECTION_COLUMNS; only the decider's rows (first region) are drawn.
+    Warnings are drawn even when only alarms count as hotspots, so a reader sees the near misses.
+    """
+    rows = detections[detections["detector"] == decider]
+    region = rows["region"].iloc[0] if len(rows) else ""
+    rows = rows[rows["region"] == region].sort_values("date")
+    fig, ax = _figure(f"Target ({region}) with {decider}: expected value, band, alerts by level", "daily count")
+    ax.fill_between(
+        rows["date"], rows["lower"], rows["upper"], color="tab:green", alpha=0.2, label="band (not a hotspot inside)"
+    )
+    ax.plot(rows["date"], rows["actual"], color="tab:blue", label="actual", marker="o", markersize=2)
+    ax.plot(rows["date"], rows["expected"], color="tab:green", label="expected")
+    for level, colour in _ALERT_STYLE.items():
+        for direction, marker in _DIRECTION_MARKER.items():
+            hit = rows[(rows["severity"] == level) & (rows["direction"] == direction)]
+            if len(hit):
+                counted = int(hit["is_hotspot"].sum())
+                kind = {len(hit): "hotspots", 0: "not hotspots"}.get(counted, f"{counted} hotspots")
+                label = f"{level}, {direction} ({len(hit)}; {kind})"
+                ax.scatter(hit["date"], hit["actual"], color=colour, marker=marker, s=60, zorder=3,
+                           edgecolors="black", linewidths=0.5, label=label)  # fmt: skip
+    ax.legend(fontsize=8)
     return fig
 
 
@@ -72,13 +111,16 @@ def plot_loss(history: pd.DataFrame) -> Figure:
 
 
 REPORT_EXTRA_COLUMNS = ["revised", "is_new", "model_id"]
+REPORT_TABLE_COLUMNS = REPORT_COLUMNS + REPORT_EXTRA_COLUMNS + VERDICT_COLUMNS
+"""Column order of report.parquet: the original columns first, so positional readers keep working."""
 
 
 def build_report(
     hotspots: pd.DataFrame, revisions: pd.DataFrame, previous: pd.DataFrame | None, target: str, model_id: str
 ) -> pd.DataFrame:
-    """Hotspot table -> report table: adds ``revised`` (the day's target value was revised after first
-    publication), ``is_new`` (a hotspot not flagged in the previous computed report) and ``model_id``.
+    """Hotspot table (tasks.extract.HOTSPOT_COLUMNS) -> report table (REPORT_TABLE_COLUMNS): adds ``revised``
+    (the day's target value was revised after first publication), ``is_new`` (a hotspot not flagged in the
+    previous computed report) and ``model_id``.
     """
     report = hotspots.copy()
     revised_keys = revisions.loc[revisions["column"] == target, ["region", "date"]].drop_duplicates()
@@ -92,7 +134,7 @@ def build_report(
         seen = pd.MultiIndex.from_frame(report[["region", "date"]]).isin(pd.MultiIndex.from_frame(before))
         report["is_new"] = report["is_hotspot"] & ~seen
     report["model_id"] = pd.Series(model_id, index=report.index, dtype="str")
-    return report
+    return report[REPORT_TABLE_COLUMNS]
 
 
 def summary_markdown(
@@ -101,12 +143,19 @@ def summary_markdown(
     """What a reader of the Prefect UI needs first: data, hotspots, gaps, and what this run did."""
     hot = report[report["is_hotspot"]]
     span = f"{report['date'].min():%Y-%m-%d}..{report['date'].max():%Y-%m-%d}" if len(report) else "-"
+    decider = report["detector"].iloc[0] if len(report) else "-"
+    levels = ", ".join(f"{n} {level}" for level, n in hot["severity"].value_counts().items()) or "none"
+    directions = ", ".join(f"{n} {d}" for d, n in hot["direction"].value_counts().items()) or "none"
+    study = int(report["study_hotspot"].sum())
+    drops = int(((report["direction"] == "drop") & ~report["is_hotspot"]).sum())
     lines = [
         f"# Hotspot report, run date {run_date.isoformat()}",
         "",
         f"- days scored: **{len(report)}** ({span}), regions: {', '.join(sorted(report['region'].unique()))}",
-        f"- hotspots (deviation > {threshold_pct:g} %): **{len(hot)}** ({len(hot) / max(len(report), 1):.0%}), "
-        f"new since the previous report: **{int(report['is_new'].sum())}**",
+        f"- hotspots (decided by `{decider}`): **{len(hot)}** ({len(hot) / max(len(report), 1):.0%}); "
+        f"{levels}; {directions}; new since the previous report: **{int(report['is_new'].sum())}**",
+        f"- the study's rule (deviation > {threshold_pct:g} %) flags **{study}** ({study / max(len(report), 1):.0%})",
+        f"- drop alerts (reported, not hotspots): {drops}",
         f"- revised days (target value changed after first publication): {int(report['revised'].sum())}",
         f"- model: `{report['model_id'].iloc[0] if len(report) else '-'}`",
         f"- days not scored: {len(unscored)}",
@@ -115,10 +164,29 @@ def summary_markdown(
         lines.append(f"  - {count} x {reason}")
     undefined = int(report["deviation_pct"].isna().sum())
     if undefined:
-        lines.append(f"- days with actual = 0 (deviation undefined, never a hotspot): {undefined}")
+        lines.append(f"- days with actual = 0 (deviation undefined, never a study hotspot): {undefined}")
+    if len(hot):
+        lines += ["", "## Hotspots", "", "| date | actual | expected | band | p-value | level | agreeing |"]
+        lines.append("|---|---|---|---|---|---|---|")
+        for row in hot.itertuples():
+            low = f"{row.lower:,.0f}" if pd.notna(row.lower) else ""
+            band = f"{low}..{row.upper:,.0f}" if pd.notna(row.upper) else "-"
+            p_value = f"{row.p_value:.2g}" if pd.notna(row.p_value) else "-"
+            lines.append(
+                f"| {row.date:%Y-%m-%d} | {row.actual:,} | {row.expected:,.1f} | {band} | {p_value} | "
+                f"{row.severity} {row.direction} | {row.agreeing} |"
+            )
+        lines += ["", "`hotspot explain DATE` says why for any day."]
     lines += ["", "## What this run did", "", "| stage | outcome |", "|---|---|"]
     lines += [f"| {stage} | {outcome} |" for stage, outcome in statuses.items()]
     return "\n".join(lines) + "\n"
+
+
+HOTSPOT_TABLE_COLUMNS = [
+    "date", "region", "actual", "expected", "lower", "upper", "p_value", "score", "severity", "direction",
+    "agreeing", "detector", "is_hotspot", "predicted", "deviation_pct", "study_hotspot", "is_new", "revised", "note",
+]  # fmt: skip
+"""Columns of the Prefect hotspot table artifact: the verdict and its evidence first, the study's after."""
 
 
 def table_records(frame: pd.DataFrame) -> list[dict]:
@@ -157,6 +225,7 @@ def report(
         stage="report",
         hotspots=hotspots["hotspots"]["sha256"],
         unscored=hotspots["unscored"]["sha256"],
+        detections=hotspots["detections"]["sha256"],
         revisions=revisions["sha256"],
         predictions=predictions["sha256"],
         history=model["history"]["sha256"],
@@ -175,14 +244,19 @@ def report(
         model["model_id"],
     )
     preds = store.load_table(predictions)
+    detections = store.load_table(hotspots["detections"])
     outputs = {
         "report": store.write_table("report", run_date, "report", table).to_dict(),
         "unscored": store.write_table("report", run_date, "unscored", store.load_table(hotspots["unscored"])).to_dict(),
+        # A copy beside the report, so that `hotspot explain` (and latest/) needs nothing from other layers.
+        "detections": store.write_table("report", run_date, "detections", detections).to_dict(),
     }
+    decider = table["detector"].iloc[0] if len(table) else ""
     figures = {
         "fit": plot_fit(preds),
         "target": plot_target(preds, table),
         "loss": plot_loss(store.load_table(model["history"])),
+        "detection": plot_detection(detections, decider),
     }
     for name, fig in figures.items():
         path = store.write_with(store.path("report", run_date, f"{name}.png"), lambda p, f=fig: f.savefig(p, dpi=110))
@@ -208,7 +282,7 @@ def publish(
     table = store.load_table(outputs["report"])
     markdown = summary_markdown(table, store.load_table(outputs["unscored"]), run_date, threshold_pct, statuses)
     summary = store.write_with(store.path("report", run_date, "summary.md"), lambda p: p.write_text(markdown))
-    files = {"report.parquet": store.resolve(outputs["report"]), "unscored.parquet": store.resolve(outputs["unscored"])}
+    files = {f"{name}.parquet": store.resolve(outputs[name]) for name in TABLES}
     files |= {f"{name}.png": store.resolve(outputs[name]) for name in FIGURES} | {"summary.md": summary}
 
     latest_manifest = store.latest(MANIFEST)
@@ -221,7 +295,11 @@ def publish(
         published = files
         logger.info("publish: latest stays at run date %s (newer than %s)", latest_day, run_date)
 
-    create_table_artifact(key="hotspots", table=table_records(table[table["is_hotspot"]]), description="Hotspot days")
+    create_table_artifact(
+        key="hotspots",
+        table=table_records(table.loc[table["is_hotspot"], HOTSPOT_TABLE_COLUMNS]),
+        description=f"Hotspot days (decided by {table['detector'].iloc[0] if len(table) else '-'})",
+    )
     create_markdown_artifact(key="run-summary", markdown=markdown, description="What this run did")
     create_link_artifact(key="hotspot-report", link=published["report.parquet"].as_uri(), link_text="report.parquet")
     figure_links = "\n".join(f"- [{name}.png]({published[f'{name}.png'].as_uri()})" for name in FIGURES)

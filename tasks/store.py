@@ -7,6 +7,7 @@ Layout under the store root (``data/`` by default)::
     00_raw/run_date=YYYY-MM-DD/          input files exactly as received, named by content hash
     00_raw/ledger.parquet                every received file: hash, name, origin, arrival time
     01_ingest/ ... 07_report/            one numbered layer per stage, partitioned by run date
+    08_backtest/run_date=YYYY-MM-DD/     the backtest flow's comparison of the detectors
     04_train/registry/model_id=.../      every trained model with its scaler and model card
     07_report/latest/                    the newest complete report, replaced atomically
 
@@ -19,11 +20,14 @@ what lets a later run reuse the outputs instead of recomputing them.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -36,7 +40,10 @@ DEFAULT_ROOT = PROJECT_ROOT / "data"
 SHIPPED_INPUT = DEFAULT_ROOT / "source" / "china_nhc_national_2022.csv"
 
 STAGES = ("ingest", "validate", "scale", "train", "predict", "extract", "report")
-LAYERS: dict[str, str] = {"raw": "00_raw"} | {stage: f"{i:02d}_{stage}" for i, stage in enumerate(STAGES, 1)}
+LAYERS: dict[str, str] = (
+    {"raw": "00_raw"} | {stage: f"{i:02d}_{stage}" for i, stage in enumerate(STAGES, 1)} | {"backtest": "08_backtest"}
+)
+"""Layer folders: the pipeline's stages in order, then the backtest flow's own layer (not a pipeline stage)."""
 MANIFEST = "_manifest.json"
 LEDGER_COLUMNS: dict[str, str] = {
     "seq": "int64",
@@ -88,6 +95,31 @@ def _refs(node: Any) -> list[dict[str, Any]]:
     return []
 
 
+ALLOWED_ROOTS_ENV = "HOTSPOT_ALLOWED_ROOTS"
+
+
+def allowed_roots() -> list[Path]:
+    """Folders that path parameters may point into: the project, plus HOTSPOT_ALLOWED_ROOTS (os.pathsep-separated).
+
+    Flow parameters can come from anyone who can trigger a deployment, so a path there must
+    not reach arbitrary files on the worker's machine.
+    """
+    extra = [Path(p).expanduser().resolve() for p in os.environ.get(ALLOWED_ROOTS_ENV, "").split(os.pathsep) if p]
+    return [PROJECT_ROOT, *extra]
+
+
+def confine(path: str | Path, roots: list[Path]) -> Path:
+    """Resolve a path (following symlinks and '..') and require it to lie inside one of roots."""
+    resolved = Path(path).expanduser().resolve()
+    if not any(resolved.is_relative_to(root) for root in roots):
+        shown = ", ".join(str(r) for r in roots)
+        raise PermissionError(
+            f"path {path} resolves to {resolved}, outside the allowed folders ({shown}); "
+            f"add its folder to {ALLOWED_ROOTS_ENV} to allow it"
+        )
+    return resolved
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -96,11 +128,45 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+class StoreBusy(RuntimeError):
+    """Another run holds the store's lock (one line says which)."""
+
+
 class ArtifactStore:
     """Reads and writes every artifact of a pipeline under one root folder."""
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root).expanduser().resolve() if root is not None else DEFAULT_ROOT
+
+    # -- one run at a time ---------------------------------------------------------
+    @contextmanager
+    def lock(self, wait_seconds: float, holder: str) -> Iterator[None]:
+        """Hold the store's run lock; wait up to wait_seconds for another run to finish, then fail.
+
+        An OS file lock (flock): it is released when the holding process ends, even by SIGKILL,
+        so a crashed run never blocks the next one.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / ".lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + wait_seconds
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        current = path.read_text(encoding="utf-8").strip() or "unknown"
+                        raise StoreBusy(
+                            f"another run is using the store {self.root} ({current}); waited {wait_seconds:g} s"
+                        ) from None
+                    time.sleep(0.2)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{holder}, pid {os.getpid()}".encode())
+            yield
+        finally:
+            os.close(fd)
 
     # -- paths -----------------------------------------------------------------
     def partition(self, layer: str, run_date: date) -> Path:
@@ -115,6 +181,10 @@ class ArtifactStore:
     def latest(self, name: str) -> Path:
         """Stable path of the newest complete report file."""
         return self.root / LAYERS["report"] / "latest" / name
+
+    def data_docs(self, run_date: date) -> Path:
+        """Great Expectations Data Docs site of one run date's validation (a link to the newest complete build)."""
+        return self.partition("validate", run_date) / "data_docs"
 
     # -- atomic writes -----------------------------------------------------------
     def write_with(self, target: Path, writer: Callable[[Path], None]) -> Path:

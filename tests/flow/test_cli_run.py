@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tasks.config import PipelineConfig
+
 pytestmark = pytest.mark.slow
 HOTSPOT = str(Path(sys.executable).with_name("hotspot"))
 
@@ -26,12 +28,22 @@ def test_run_report_and_backfill_from_the_command_line(tmp_path: Path) -> None:
     run = hotspot("run", "--store", store, "--run-date", "2026-11-27", *fast, home=home)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Hotspots (" in run.stdout and f"report:  {store}/07_report/latest/report.parquet" in run.stdout
+    assert f"decided by {PipelineConfig().detect.decider}" in run.stdout and "(detection)" in run.stdout
     assert "Traceback" not in run.stderr
 
     rep = hotspot("report", "--store", store, "--date", "2026-11-27", "--all", "--format", "json", home=home)
     assert rep.returncode == 0, rep.stderr
     rows = json.loads(rep.stdout)
     assert len(rows) == 120 and rows[0]["date"].startswith("2022-05-16")
+
+    hot = [row for row in rows if row["is_hotspot"]]
+    assert hot, "the default detector flags no day of the shipped data"
+    day = hot[0]["date"][:10]
+    why = hotspot("explain", day, "--store", store, home=home)
+    assert why.returncode == 0, why.stderr
+    assert why.stdout.startswith(f"{day} (CN): HOTSPOT (alarm, surge) by {hot[0]['detector']}")
+    not_scored = hotspot("explain", "2022-05-14", "--store", store, home=home)
+    assert not_scored.returncode == 1 and not_scored.stderr.startswith("hotspot: error: 2022-05-14 is not a scored")
 
     missing = hotspot("report", "--store", store, "--date", "2020-01-01", home=home)
     assert missing.returncode == 1

@@ -11,10 +11,10 @@ import pytest
 
 from flows.pipeline import hotspot_pipeline
 from tasks.config import PipelineConfig, apply_overrides
-from tasks.extract import REPORT_COLUMNS, UNSCORED_COLUMNS
+from tasks.extract import DETECTION_COLUMNS, HOTSPOT_COLUMNS, UNSCORED_COLUMNS
 from tasks.ingest import CANONICAL_COLUMNS
 from tasks.predict import PREDICTION_COLUMNS
-from tasks.report import REPORT_EXTRA_COLUMNS
+from tasks.report import REPORT_TABLE_COLUMNS
 from tasks.scale import SCALED_COLUMNS
 from tasks.store import LAYERS, MANIFEST, ArtifactStore
 
@@ -27,9 +27,11 @@ EXPECTED_SCHEMAS = {
     ("ingest", "canonical"): CANONICAL_COLUMNS,
     ("scale", "scaled"): SCALED_COLUMNS,
     ("predict", "predictions"): PREDICTION_COLUMNS,
-    ("extract", "hotspots"): REPORT_COLUMNS,
+    ("extract", "hotspots"): HOTSPOT_COLUMNS,
     ("extract", "unscored"): UNSCORED_COLUMNS,
-    ("report", "report"): REPORT_COLUMNS + REPORT_EXTRA_COLUMNS,
+    ("extract", "detections"): DETECTION_COLUMNS,
+    ("report", "report"): REPORT_TABLE_COLUMNS,
+    ("report", "detections"): DETECTION_COLUMNS,
 }
 
 
@@ -45,7 +47,7 @@ def test_every_stage_writes_its_documented_artifacts(first_run: tuple[ArtifactSt
     for (layer, name), columns in EXPECTED_SCHEMAS.items():
         assert list(store.read_table(layer, RUN_DATE, name).columns) == columns, (layer, name)
     for layer in LAYERS:
-        if layer != "raw":
+        if layer not in ("raw", "backtest"):  # the backtest layer belongs to the backtest flow
             assert store.path(layer, RUN_DATE, MANIFEST).is_file(), layer
     model_id = store.read_json("train", RUN_DATE, "_manifest")["model_id"]
     folder = store.registry(model_id)
@@ -58,6 +60,7 @@ def test_every_stage_writes_its_documented_artifacts(first_run: tuple[ArtifactSt
     assert card["train_config"]["epochs"] == 3
     assert card["training_windows"] == 105  # 120 windows minus 15 that touch the 5 driver gaps
     assert {"tensorflow-cpu", "keras"} <= card["versions"].keys()
+    assert set(result["figures"]) == {"fit", "target", "loss", "detection"}
     for figure in result["figures"].values():
         assert Path(figure).stat().st_size > 10_000
     assert Path(result["report"]) == store.latest("report.parquet")
@@ -66,6 +69,25 @@ def test_every_stage_writes_its_documented_artifacts(first_run: tuple[ArtifactSt
     assert (report["model_id"] == model_id).all()
     assert report["is_new"].equals(report["is_hotspot"])  # first report: every hotspot is new
     assert not report["revised"].any()
+    assert (store.root / "07_report" / "latest" / "detections.parquet").is_file()  # what `hotspot explain` reads
+
+
+def test_the_decider_decides_and_the_study_verdict_is_kept(first_run: tuple[ArtifactStore, dict]) -> None:
+    store, _ = first_run
+    report = pd.read_parquet(store.latest("report.parquet"))
+    detections = pd.read_parquet(store.latest("detections.parquet"))
+    decider = FAST.detect.decider
+    assert (report["detector"] == decider).all()
+    scored = report["deviation_pct"].notna()
+    assert (report.loc[scored, "study_hotspot"] == (report.loc[scored, "deviation_pct"] > 10)).all()
+    chosen = detections[detections["detector"] == decider].set_index("date")
+    assert (report.set_index("date")["is_hotspot"] == chosen.loc[report["date"], "is_hotspot"]).all()
+    hot = report[report["is_hotspot"]]
+    # A small fraction of the 120 days, all surges, each listing its decider among the agreeing detectors.
+    assert 0 < len(hot) <= 12, len(hot)
+    assert (hot["direction"] == "surge").all() and hot["agreeing"].str.contains(decider).all()
+    assert ((hot["actual"] > hot["upper"]) | hot["upper"].isna()).all()  # above the band (or carried by the EWMA)
+    assert report["study_hotspot"].sum() > 3 * len(hot)  # the study's rule flags most days
 
 
 def test_shipped_data_is_scored_forward_in_time(first_run: tuple[ArtifactStore, dict]) -> None:

@@ -185,7 +185,7 @@ def test_manual_deployment_runs_on_a_worker(server: LocalServer, client: SyncPre
     flow_run = client.create_flow_run_from_deployment(
         manual.id,
         parameters={
-            "config": {"train": {"epochs": 2}, "extract": {"threshold_pct": THRESHOLD}},
+            "config": {"train": {"epochs": 2}, "extract": {"threshold_pct": THRESHOLD}, "detect": {"decider": "seed"}},
             "store_dir": str(store),
             "run_date": RUN_DATE,
         },

@@ -9,15 +9,33 @@ import pandas as pd
 import pytest
 
 from tasks.backtest import (
+    ORACLE,
+    PER_SEED_COLUMNS,
+    REAL,
     SCENARIOS,
+    SUMMARY_COLUMNS,
+    LabelledSeries,
+    alarm_statistic,
     driver_forecast,
+    evaluate_scenario,
+    f1_score,
     inject_outbreaks,
+    lstm_forecasts,
     outbreak_profile,
     persistence_forecast,
+    pod_by_size,
+    real_series,
+    run_backtest,
     score_detections,
     simulate_pair,
+    summarise,
     threshold_for_far,
 )
+from tasks.config import DETECTOR_NAMES, PipelineConfig
+from tasks.detectors import DetectorConfig, detector_config
+from tasks.predict import predict_roles
+from tasks.scale import scale_series
+from tasks.train import fit_model, make_windows
 
 
 def test_score_detections_hand_made() -> None:
@@ -123,3 +141,92 @@ def test_proxies_use_only_the_past() -> None:
     np.testing.assert_array_equal(
         persistence_forecast(np.array([1.0, 3.0, 5.0, np.nan, 7.0])), [np.nan, np.nan, 2, 4, np.nan]
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation of detectors (exact small cases) and the real-LSTM backtest (slow)
+
+
+def _series(ids: list[int], k: float) -> LabelledSeries:
+    ids_arr = np.array(ids)
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=len(ids), freq="D"), "actual": 1.0})
+    days = np.flatnonzero(ids_arr)
+    frame.attrs["outbreaks"] = [{"id": 1, "start": int(days[0]), "end": int(days[-1]), "k": k, "size": 9.0}]
+    return LabelledSeries(frame, ids_arr > 0, ids_arr, np.ones(len(ids), dtype=bool))
+
+
+def _rows(scores: list[float], threshold: float = 3.0, name: str = "ears_c1") -> pd.DataFrame:
+    score = np.array(scores)
+    return pd.DataFrame({"detector": name, "score": score, "is_hotspot": score > threshold, "guard_blocked": False})
+
+
+def test_evaluate_and_summarise_hand_made() -> None:
+    # A: outbreak on days 1-2, alarms on day 2 (hit, delay 1) and day 4 (false). B: outbreak on days 5-7, no alarm.
+    a = _series([0, 1, 1, 0, 0, 0, 0, 0, 0, 0], k=2.0)
+    b = _series([0, 0, 0, 0, 0, 1, 1, 1, 0, 0], k=10.0)
+    det_a = _rows([0.1, 0.2, 5.0, 0.3, 4.0, 0.4, 0.5, 0.6, 0.7, 0.8])
+    det_b = _rows([0.1] * 6 + [2.0] + [0.1] * 3)
+    per_seed, outbreaks = evaluate_scenario("x", [a, b], [0, 1], [det_a, det_b], DetectorConfig(), target_far=0.1)
+    default = per_seed[per_seed["setting"] == "default"].set_index("seed")
+    assert default.loc[0, ["pod", "far", "ppv", "median_delay"]].tolist() == [1.0, 1 / 8, 0.5, 1.0]
+    assert default.loc[0, "f1"] == pytest.approx(2 / 3)
+    assert default.loc[1, "pod"] == 0.0 and math.isnan(default.loc[1, "ppv"]) and default.loc[1, "f1"] == 0.0
+    # matched FAR 10 % of the 15 pooled normal days -> 1 false alarm allowed -> threshold 0.8 (2nd largest normal)
+    matched = per_seed[per_seed["setting"] == "matched_far"]
+    assert (matched["threshold"] == 0.8).all()
+    summary = summarise(per_seed, outbreaks).set_index("setting")
+    assert summary.loc["default", ["pod", "far", "ppv", "f1", "median_delay"]].tolist() == pytest.approx(
+        [0.5, 1 / 15, 0.5, 0.5, 1.0]
+    )
+    assert summary.loc["default", "pod_sd"] == pytest.approx(math.sqrt(0.5))  # per-seed POD 1 and 0
+    assert summary.loc["matched_far", ["pod", "far", "ppv", "f1", "median_delay"]].tolist() == pytest.approx(
+        [1.0, 1 / 15, 2 / 3, 0.8, 1.0]
+    )
+    found = outbreaks[outbreaks["setting"] == "default"]
+    assert found[["seed", "k", "detected", "delay"]].values.tolist()[0] == [0, 2.0, True, 1.0]
+    assert pod_by_size(outbreaks, "matched_far").loc[("x", "ears_c1")].tolist() == [1.0, 1.0]
+
+
+def test_alarm_statistic_follows_the_counted_direction_and_the_guard() -> None:
+    rows = pd.DataFrame(
+        {"detector": "lstm_ewma", "score": [-3.0, 2.0, 4.0], "is_hotspot": False, "guard_blocked": [False, False, True]}
+    )
+    np.testing.assert_array_equal(alarm_statistic(rows, DetectorConfig()), [-3.0, 2.0, np.nan])
+    both = DetectorConfig(hotspot_direction="both")
+    np.testing.assert_array_equal(alarm_statistic(rows, both), [3.0, 2.0, np.nan])
+    np.testing.assert_array_equal(alarm_statistic(rows.assign(detector="ears_c2"), both), [-3.0, 2.0, 4.0])
+    assert f1_score(0.0, float("nan")) == 0.0 and math.isnan(f1_score(float("nan"), 0.5))
+
+
+@pytest.mark.slow
+def test_lstm_forecasts_are_the_pipelines_predictions() -> None:
+    """Series 0 of a grouped call gets exactly the model and forecast the pipeline computes for it alone."""
+    frames = [simulate_pair("medium", seed)[0] for seed in (3, 4)]
+    config = PipelineConfig()
+    grouped = lstm_forecasts(frames, config.train)
+    alone = frames[0].assign(region="CN").rename(columns={"actual": "confirmed", "driver": "asymptomatic"})
+    scaled, scalers = scale_series(alone, config.series)
+    model, _ = fit_model(make_windows(scaled["driver_scaled"].to_numpy(), 2), config.train)
+    predictions = predict_roles(model, scaled, scalers, 2)
+    pipeline = predictions.loc[predictions["role"] == "target", "predicted"].to_numpy()
+    np.testing.assert_allclose(grouped[0], pipeline, rtol=1e-5, atol=1e-4)
+    assert np.isnan(grouped[1][:2]).all() and np.isfinite(grouped[1][2:]).all()
+
+
+@pytest.mark.slow
+def test_tiny_backtest_with_the_real_lstm() -> None:
+    config = PipelineConfig()
+    real = real_series(config.series)
+    per_seed, outbreaks, summary = run_backtest(
+        ["low", REAL], [0, 1], config.train, detector_config(config.detect, 10.0), real
+    )
+    assert list(summary.columns) == SUMMARY_COLUMNS and list(per_seed.columns) == PER_SEED_COLUMNS
+    names = [*DETECTOR_NAMES, ORACLE]
+    assert summary.groupby("scenario", sort=False).size().to_dict() == {
+        "low": 2 * len(names),
+        REAL: 2 * (len(names) - 1),
+    }
+    matched = summary[summary["setting"] == "matched_far"]
+    assert (matched["far"] <= 0.01).all()
+    assert (summary["n_outbreaks"] > 0).all() and summary["f1"].between(0, 1).all()
+    assert set(outbreaks["k"]) <= {2.0, 3.0, 5.0, 10.0}

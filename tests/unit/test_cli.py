@@ -1,10 +1,16 @@
+import json
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from flows.cli import CliError, format_frame, main, parse_overrides
+from tasks.config import PipelineConfig
+from tasks.detectors import detector_config
+from tasks.extract import apply_verdicts, detect_all, extract_hotspots
+from tasks.report import build_report
 from tasks.store import ArtifactStore
 
 
@@ -65,3 +71,65 @@ def test_bad_command_line_exits_2() -> None:
     with pytest.raises(SystemExit) as exc:
         main(["report", "--format", "xml"])
     assert exc.value.code == 2
+
+
+RUN_DAY = date(2026, 1, 2)
+
+
+def _stored_report(tmp_path: Path) -> ArtifactStore:
+    """A real report and detections table (study rule + every detector) for 40 days, stored as `run` would."""
+    days = 40
+    dates = pd.date_range("2022-05-14", periods=days, freq="D", unit="us")
+    level = 200 + 20 * np.sin(np.arange(days) / 5.0)
+    actual = np.round(level)
+    actual[35] = 400  # a one-day surge the driver does not explain
+    predicted = np.where(np.arange(days) < 2, np.nan, level)  # as the LSTM: no prediction without 2 days of history
+    target = pd.DataFrame({"date": dates, "region": "CN", "role": "target", "actual": actual, "predicted": predicted})
+    predictions = pd.concat([target, target.assign(role="driver", actual=np.round(3 * level))])
+    study, _ = extract_hotspots(predictions, 10.0, 2)
+    detections = detect_all(predictions, detector_config(PipelineConfig().detect, 10.0))
+    report = build_report(apply_verdicts(study, detections, "lstm_ewma"), pd.DataFrame(
+        {"region": [], "date": [], "column": []}), None, "confirmed", "m1")  # fmt: skip
+    store = ArtifactStore(tmp_path)
+    refs = {
+        "report": store.write_table("report", RUN_DAY, "report", report).to_dict(),
+        "detections": store.write_table("report", RUN_DAY, "detections", detections).to_dict(),
+    }
+    store.write_manifest("report", RUN_DAY, {"outputs": refs})
+    store.publish_latest({f"{name}.parquet": Path(ref["path"]) for name, ref in refs.items()})
+    return store
+
+
+def test_explain_says_why_a_day_is_a_hotspot(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    store = _stored_report(tmp_path)
+    assert main(["explain", "2022-06-18", "--store", str(store.root)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("2022-06-18 (CN): HOTSPOT (alarm, surge) by lstm_ewma\n")
+    assert "On 2022-06-18 there were 400 cases against an expected" in out
+    assert "the change is specific to the target series" in out  # the driver did not move
+    assert "lstm_ewma" in out and "ears_c3" in out and "The study's rule: LSTM prediction" in out
+    assert main(["explain", "2022-06-18", "--store", str(store.root), "--date", "2026-01-02", "--format", "json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["is_hotspot"] and info["decider"] == "lstm_ewma" and info["primary"] == "lstm_ewma"
+    assert "lstm_ewma" in info["agreeing"] and info["study"]["study_hotspot"]
+    assert main(["explain", "2022-06-01", "--store", str(store.root)]) == 0
+    assert "not a hotspot by lstm_ewma" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_explain_fails_with_one_line_for_a_day_not_in_the_report(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    store = _stored_report(tmp_path)
+    assert main(["explain", "2022-05-14", "--store", str(store.root)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "hotspot: error: 2022-05-14 is not a scored day of the report for CN (scored days: 2022-05-16..2022-06-22)\n"
+    )
+    assert main(["explain", "2022-06-18", "--store", str(store.root), "--region", "HB"]) == 1
+    assert capsys.readouterr().err == "hotspot: error: region 'HB' is not in the report (regions: CN)\n"
+    assert main(["explain", "2022-06-18", "--store", str(tmp_path / "empty")]) == 1
+    assert "no report in" in capsys.readouterr().err
+
+
+def test_table_prints_p_values_readably() -> None:
+    frame = _report().assign(p_value=[0.00012, float("nan")])
+    table = format_frame(frame, "table").splitlines()
+    assert table[1].split()[-1] == "0.00012" and table[2].split()[-1] == "NaN"  # not rounded to 0.0

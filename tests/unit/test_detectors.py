@@ -8,13 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tasks.config import DETECTOR_NAMES, DetectConfig, PipelineConfig
 from tasks.detectors import (
     DETECTORS,
     OUTPUT_COLUMNS,
     DetectorConfig,
+    detector_config,
+    ewma_statistic,
     explain,
     lstm_calibrated,
+    lstm_ewma,
     naive_calibrated,
+    past_autocorrelation,
     run_detectors,
     seed,
 )
@@ -127,15 +132,17 @@ def test_calibrated_interval_coverage_on_nb_data() -> None:
     mean = 60.0 * (1.0 + 0.5 * np.sin(np.arange(days) / 15.0))
     actual = nb_series(mean, 0.05, seed=3)
     frame = make_frame(actual)
-    config = DetectorConfig(hotspot_level="warning")  # lower/upper = central 95 % interval
-    out = lstm_calibrated(frame, mean, config)
-    scored = out["score"].notna()
-    assert scored.sum() > 1450
-    covered = (out["actual"] >= out["lower"]) & (out["actual"] <= out["upper"])
-    coverage = covered[scored].mean()
-    assert 0.93 <= coverage <= 0.97, coverage
-    alarm_rate = (out.loc[scored, "p_value"] < 0.01).mean()
-    assert alarm_rate < 0.02, alarm_rate
+    # two-sided: lower/upper = central 95 % interval; each side one-sided at 5 %: central 90 %
+    for sides, low, high in (("two-sided", 0.93, 0.97), ("each", 0.88, 0.92)):
+        config = DetectorConfig(hotspot_level="warning", sides=sides)
+        out = lstm_calibrated(frame, mean, config)
+        scored = out["score"].notna()
+        assert scored.sum() > 1450
+        covered = (out["actual"] >= out["lower"]) & (out["actual"] <= out["upper"])
+        coverage = covered[scored].mean()
+        assert low <= coverage <= high, (sides, coverage)
+    alarm_rate = (out.loc[scored, "p_value"] < 0.01).mean()  # one-sided 1 % on each side
+    assert alarm_rate < 0.025, alarm_rate
 
 
 def test_small_count_guard_blocks_one_or_two_cases() -> None:
@@ -241,3 +248,84 @@ def test_older_calibration_pairs_let_the_first_days_be_scored() -> None:
     assert primed["score"].notna().all()
     with pytest.raises(ValueError, match="same length"):
         run_detectors(frame, ["lstm_calibrated"], mean[30:], DetectorConfig(), calibration=(actual[:30], mean[:29]))
+
+
+# ---------------------------------------------------------------------------------------------
+# configuration and the EWMA detectors
+
+
+def test_registry_config_and_study_threshold() -> None:
+    assert tuple(DETECTORS) == DETECTOR_NAMES
+    assert PipelineConfig().detect.decider in DETECTORS
+    pipeline = PipelineConfig()
+    config = detector_config(pipeline.detect, 25.0)
+    assert config.seed_threshold_pct == 25.0 and config.decider == pipeline.detect.decider
+    assert isinstance(config, DetectConfig)
+    with pytest.raises(ValueError, match="alpha_alarm"):
+        DetectConfig(alpha_alarm=0.1, alpha_warning=0.05)
+
+
+def test_ewma_statistic_hand_computed() -> None:
+    # lambda 0.5: Var(E_n) = 0.5 / 1.5 x (1 - 0.25^n): n = 1 -> 0.25, n = 2 -> 0.3125
+    out = ewma_statistic(np.array([1.0, 2.0, np.nan, 3.0]), 0.5)
+    # day 0: E = 0.5, sd 0.5 -> 1; day 1: E = 0.5 x 2 + 0.5 x 0.5 = 1.25, sd sqrt(0.3125)
+    # day 2: unscored -> restart; day 3: E = 1.5, sd 0.5 -> 3
+    np.testing.assert_allclose(out["stat"], [1.0, 1.25 / math.sqrt(0.3125), np.nan, 3.0])
+    np.testing.assert_allclose(out["carry"], [0.0, 0.25, np.nan, 0.0])
+    assert out["n"].tolist() == [1, 2, 0, 1]
+    # AR(1) rho 0.5 multiplies the variance by (1 + 0.25) / (1 - 0.25) = 5/3
+    rho = ewma_statistic(np.array([1.0, 2.0]), 0.5, np.array([0.0, 0.5]))
+    assert rho["stat"][1] == pytest.approx(1.25 / math.sqrt(0.3125 * 5 / 3))
+
+
+def test_past_autocorrelation_hand_computed() -> None:
+    # day 3 sees pairs (z0, z1) and (z1, z2): cross 2 + 2 = 4, half-sums of squares 2.5 + 2.5 = 5 -> 0.8
+    rho = past_autocorrelation(np.array([1.0, 2.0, 1.0, 2.0]), window=28, min_pairs=2, clip_z=2.58)
+    assert rho[3] == pytest.approx(0.8)
+    assert rho[:3].tolist() == [0.0, 0.0, 0.0]  # fewer than 2 past pairs
+    alternating = past_autocorrelation(np.array([1.0, -1.0] * 10), window=28, min_pairs=2, clip_z=2.58)
+    assert (alternating == 0).all()  # negative autocorrelation is not used (conservative)
+
+
+def _three_day_outbreak() -> tuple[pd.DataFrame, np.ndarray]:
+    """A forecast of 100 that is right up to +-5 cases, then three days of 122 (about 2 Poisson sd each)."""
+    n = 60
+    forecast = np.full(n, 100.0)
+    actual = forecast + np.where(np.arange(n) % 2, 5.0, -5.0)
+    actual[50:53] = 122.0
+    return make_frame(actual), forecast
+
+
+def test_ewma_finds_a_multi_day_outbreak_the_single_day_test_only_warns_about() -> None:
+    frame, forecast = _three_day_outbreak()
+    single = lstm_calibrated(frame, forecast, DetectorConfig())
+    assert single["severity"].iloc[50:53].tolist() == ["warning"] * 3
+    assert not single["is_hotspot"].any()
+    ewma = lstm_ewma(frame, forecast, DetectorConfig())
+    assert ewma["is_hotspot"].tolist() == [False] * 51 + [True, True] + [False] * 7
+    assert ewma["severity"].iloc[50] == "warning" and ewma["direction"].iloc[51] == "surge"
+    # the band is conditional on the previous days: after day 50 a smaller count already crosses it
+    assert ewma["upper"].iloc[51] < ewma["upper"].iloc[50]
+    assert (ewma["actual"] > ewma["upper"]).iloc[51:53].all()
+    assert (ewma["actual"] <= ewma["upper"]).iloc[7:50].all()  # unscored (no upper) before day 7
+    assert ewma["expected"].equals(single["expected"])  # same calibrated expectation
+
+
+def test_drops_are_reported_but_only_surges_are_hotspots_by_default() -> None:
+    frame, forecast = _three_day_outbreak()
+    frame.loc[50:52, "actual"] = 70.0  # a three-day drop instead
+    out = lstm_calibrated(frame, forecast, DetectorConfig())
+    assert (out["severity"].iloc[50:53] == "alarm").all() and (out["direction"].iloc[50:53] == "drop").all()
+    assert not out["is_hotspot"].any()
+    assert "a drop: reported, not counted as a hotspot" in out["note"].iloc[50]
+    both = lstm_calibrated(frame, forecast, DetectorConfig(hotspot_direction="both"))
+    assert both["is_hotspot"].iloc[50:53].all()
+
+
+def test_ewma_false_alarm_rate_on_clean_series() -> None:
+    days = 1500
+    mean = 80.0 * (1.0 + 0.5 * np.sin(np.arange(days) / 12.0))
+    out = lstm_ewma(make_frame(nb_series(mean, 0.05, seed=8)), mean, DetectorConfig())
+    scored = out["score"].notna()
+    rate = out.loc[scored, "is_hotspot"].mean()
+    assert rate <= 0.015, rate  # nominal 1 % (surges, one-sided)

@@ -2,7 +2,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.extract import REPORT_COLUMNS, deviation_pct, extract_hotspots, flag_hotspots
+from tasks.config import DETECTOR_NAMES
+from tasks.detectors import DetectorConfig
+from tasks.extract import (
+    DETECTION_COLUMNS,
+    HOTSPOT_COLUMNS,
+    REPORT_COLUMNS,
+    apply_verdicts,
+    detect_all,
+    detector_inputs,
+    deviation_pct,
+    extract_hotspots,
+    flag_hotspots,
+)
 
 
 def test_deviation_edge_cases() -> None:
@@ -43,3 +55,67 @@ def test_extract_scores_target_and_explains_unscored_days() -> None:
         "no published figure for the target on this day",
         "window touches missing day(s): 2022-01-04",
     ]
+
+
+def _detections(rows: list[tuple[str, str, bool, str]]) -> pd.DataFrame:
+    """(day, detector, is_hotspot, note) -> minimal detection rows of region CN."""
+    frame = pd.DataFrame(rows, columns=["date", "detector", "is_hotspot", "note"])
+    frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[us]")
+    frame["region"] = "CN"
+    for col in ("actual", "expected", "lower", "upper", "score", "p_value", "p_surge", "p_drop", "driver"):
+        frame[col] = 1.0
+    frame["direction"] = np.where(frame["is_hotspot"], "surge", "none")
+    frame["severity"] = np.where(frame["is_hotspot"], "alarm", "none")
+    frame["guard_blocked"] = False
+    return frame[DETECTION_COLUMNS]
+
+
+def test_apply_verdicts_keeps_the_study_and_takes_the_deciders_verdict() -> None:
+    study = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2022-01-03", "2022-01-04"]).astype("datetime64[us]"),
+            "region": "CN",
+            "actual": [0, 50],
+            "predicted": [3.0, 20.0],
+            "deviation_pct": [np.nan, 60.0],
+            "is_hotspot": [False, True],
+            "note": ["deviation undefined: actual = 0", ""],
+        }
+    )
+    detections = _detections(
+        [
+            ("2022-01-03", "seed", False, ""),
+            ("2022-01-03", "ears_c1", False, "baseline has 1 missing day(s)"),
+            ("2022-01-03", "lstm_ewma", False, "only 3 past residual(s)"),
+            ("2022-01-04", "lstm_ewma", True, ""),
+            ("2022-01-04", "seed", True, ""),
+            ("2022-01-04", "ears_c1", True, ""),
+        ]
+    )
+    out = apply_verdicts(study, detections, "ears_c1")
+    assert list(out.columns) == HOTSPOT_COLUMNS
+    assert out["study_hotspot"].tolist() == [False, True]
+    assert out["is_hotspot"].tolist() == [False, True]
+    assert out["detector"].tolist() == ["ears_c1", "ears_c1"]
+    assert out["agreeing"].tolist() == ["", "seed,ears_c1,lstm_ewma"]  # registry order, not row order
+    assert out["note"].tolist() == ["deviation undefined: actual = 0; ears_c1: baseline has 1 missing day(s)", ""]
+    assert out["severity"].tolist() == ["none", "alarm"]
+
+
+def test_detect_all_runs_every_detector_on_a_gap_explicit_calendar() -> None:
+    days = 40
+    dates = pd.date_range("2022-01-01", periods=days, freq="D", unit="us")
+    level = 100 + 10 * np.sin(np.arange(days) / 5.0)
+    target = pd.DataFrame({"date": dates, "region": "CN", "role": "target", "actual": level, "predicted": level})
+    driver = target.assign(role="driver", actual=3 * level)
+    predictions = pd.concat([target, driver.drop(index=10)])  # the driver has no row on day 10
+    frame, forecast = detector_inputs(predictions, "CN")
+    assert len(frame) == days and np.isnan(frame["driver"].iloc[10]) and not frame["actual"].isna().any()
+    np.testing.assert_allclose(forecast, level)
+    out = detect_all(predictions, DetectorConfig())
+    assert list(out.columns) == DETECTION_COLUMNS
+    assert len(out) == days * len(DETECTOR_NAMES)
+    assert out.groupby("detector", sort=False).size().index.tolist() == list(DETECTOR_NAMES)
+    assert out["driver"].isna().sum() == len(DETECTOR_NAMES)  # the driver gap stays a gap
+    # a perfect forecast: no calibrated or EWMA detector flags anything
+    assert not out.loc[out["detector"].str.endswith(("_calibrated", "_ewma")), "is_hotspot"].any()

@@ -2,21 +2,33 @@ from datetime import date
 
 import pandas as pd
 
-from tasks.report import build_report, summary_markdown, table_records
+from tasks.extract import DETECTION_COLUMNS, HOTSPOT_COLUMNS
+from tasks.report import REPORT_TABLE_COLUMNS, build_report, plot_detection, summary_markdown, table_records
 
 
 def hotspots() -> pd.DataFrame:
+    """Three days: the decider (lstm_ewma) flags the first; the study's rule flags the first and the third."""
     return pd.DataFrame(
         {
             "date": pd.to_datetime(["2022-01-03", "2022-01-04", "2022-01-05"]).astype("datetime64[us]"),
             "region": ["CN"] * 3,
             "actual": [10, 0, 30],
-            "predicted": [20.0, 1.0, 31.0],
-            "deviation_pct": [100.0, float("nan"), 3.3],
+            "predicted": [20.0, 1.0, 25.0],
+            "deviation_pct": [100.0, float("nan"), 16.7],
             "is_hotspot": [True, False, False],
             "note": ["", "deviation undefined: actual = 0", ""],
+            "study_hotspot": [True, False, True],
+            "detector": ["lstm_ewma"] * 3,
+            "expected": [3.0, 1.0, 28.0],
+            "lower": [0.0, 0.0, 18.0],
+            "upper": [8.0, 4.0, 40.0],
+            "score": [3.1, -0.5, 0.4],
+            "p_value": [0.001, 0.3, 0.35],
+            "direction": ["surge", "none", "none"],
+            "severity": ["alarm", "none", "none"],
+            "agreeing": ["seed,lstm_ewma", "", "seed"],
         }
-    )
+    )[HOTSPOT_COLUMNS]
 
 
 def revisions() -> pd.DataFrame:
@@ -37,6 +49,10 @@ def test_report_marks_revised_target_days_new_hotspots_and_model() -> None:
     assert report["revised"].tolist() == [False, False, True]  # the driver revision does not count
     assert report["is_new"].tolist() == [True, False, False]
     assert (report["model_id"] == "m1").all()
+    assert list(report.columns) == REPORT_TABLE_COLUMNS  # the original ten columns first, in their order
+    assert REPORT_TABLE_COLUMNS[:10] == [
+        "date", "region", "actual", "predicted", "deviation_pct", "is_hotspot", "note", "revised", "is_new", "model_id"
+    ]  # fmt: skip
     again = build_report(hotspots(), revisions(), previous=report, target="confirmed", model_id="m1")
     assert not again["is_new"].any()
 
@@ -45,8 +61,29 @@ def test_summary_and_records() -> None:
     report = build_report(hotspots(), revisions(), None, "confirmed", "m1")
     unscored = pd.DataFrame({"date": [], "region": [], "reason": []})
     text = summary_markdown(report, unscored, date(2022, 1, 6), 10.0, {"ingest": "ran", "train": "skipped (x)"})
-    assert "- hotspots (deviation > 10 %): **1** (33%), new since the previous report: **1**" in text
+    assert (
+        "- hotspots (decided by `lstm_ewma`): **1** (33%); 1 alarm; 1 surge; new since the previous report: **1**"
+    ) in text
+    assert "- the study's rule (deviation > 10 %) flags **2** (67%)" in text
+    assert "- drop alerts (reported, not hotspots): 0" in text
+    assert "| 2022-01-03 | 10 | 3.0 | 0..8 | 0.001 | alarm surge | seed,lstm_ewma |" in text
     assert "| train | skipped (x) |" in text
-    assert "days with actual = 0 (deviation undefined, never a hotspot): 1" in text
+    assert "days with actual = 0 (deviation undefined, never a study hotspot): 1" in text
     records = table_records(report)
     assert records[1]["deviation_pct"] is None and records[0]["date"] == "2022-01-03"
+
+
+def test_detection_figure_draws_band_and_alerts_by_level() -> None:
+    days = pd.date_range("2022-01-03", periods=5, freq="D", unit="us")
+    rows = pd.DataFrame({"date": days, "region": "CN", "detector": "lstm_ewma", "actual": [5.0, 6, 30, 4, 1]})
+    for col, values in {"expected": 5.0, "lower": 1.0, "upper": 10.0, "score": 0.0, "p_value": 0.5}.items():
+        rows[col] = values
+    rows[["p_surge", "p_drop", "driver"]] = 0.5
+    rows["severity"] = ["none", "warning", "alarm", "none", "alarm"]
+    rows["direction"] = ["none", "surge", "surge", "none", "drop"]
+    rows["is_hotspot"] = [False, False, True, False, False]
+    rows["guard_blocked"], rows["note"] = False, ""
+    fig = plot_detection(rows[DETECTION_COLUMNS], "lstm_ewma")
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["band (not a hotspot inside)", "actual", "expected", "alarm, surge (1; hotspots)",
+                      "alarm, drop (1; not hotspots)", "warning, surge (1; not hotspots)"]  # fmt: skip

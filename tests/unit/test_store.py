@@ -1,10 +1,13 @@
+import os
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tasks.store import LAYERS, ArtifactStore, fingerprint, sha256_file
+from tasks.store import LAYERS, ArtifactStore, StoreBusy, allowed_roots, confine, fingerprint, sha256_file
 
 
 def test_partition_path_is_pinned(tmp_path: Path) -> None:
@@ -25,6 +28,7 @@ def test_layers_are_numbered_in_pipeline_order() -> None:
         "05_predict",
         "06_extract",
         "07_report",
+        "08_backtest",  # the backtest flow's layer, after the pipeline's
     ]
 
 
@@ -121,3 +125,48 @@ def test_publish_latest_copies_files(tmp_path: Path) -> None:
     src = store.write_with(store.path("report", date(2022, 1, 1), "summary.md"), lambda p: p.write_text("x"))
     published = store.publish_latest({"summary.md": src})
     assert published["summary.md"].read_text() == "x"
+
+
+def test_lock_serialises_runs_and_is_released_when_the_holder_dies(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from tasks.store import ArtifactStore\n"
+            "with ArtifactStore(sys.argv[1]).lock(0, 'run A'):\n"
+            "    print('locked', flush=True); time.sleep(60)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        busy = pytest.raises(StoreBusy, match=r"another run is using the store .* \(run A, pid \d+\); waited 0.5 s")
+        with busy, ArtifactStore(tmp_path).lock(0.5, "run B"):
+            pass
+    finally:
+        holder.kill()  # SIGKILL: no clean-up code runs in the holder
+        holder.wait()
+    with ArtifactStore(tmp_path).lock(5, "run C"):
+        assert (tmp_path / ".lock").read_text().startswith("run C, pid ")
+
+
+def test_confine_rejects_dotdot_and_symlink_escapes(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "in").mkdir(parents=True)
+    (root / "in" / "ok.csv").write_text("x")
+    (tmp_path / "secret.csv").write_text("x")
+    (root / "in" / "link.csv").symlink_to(tmp_path / "secret.csv")
+    assert confine(root / "in" / "ok.csv", [root]) == (root / "in" / "ok.csv").resolve()
+    for escape in (root / "in" / ".." / ".." / "secret.csv", root / "in" / "link.csv", Path("/etc/passwd")):
+        with pytest.raises(PermissionError, match="outside the allowed folders"):
+            confine(escape, [root])
+
+
+def test_allowed_roots_come_from_the_project_and_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HOTSPOT_ALLOWED_ROOTS", f"{tmp_path}{os.pathsep}{tmp_path / 'b'}")
+    assert allowed_roots()[1:] == [tmp_path.resolve(), (tmp_path / "b").resolve()]
+    assert allowed_roots()[0] == Path(__file__).resolve().parents[2]
