@@ -10,7 +10,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from tasks.config import DETECTOR_NAMES, PipelineConfig, apply_overrides
-from tasks.store import ArtifactStore
+from tasks.store import ALLOWED_ROOTS_ENV, ArtifactStore
 
 FORMATS = ("table", "csv", "json")
 
@@ -44,10 +45,55 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     return overrides
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prefix text cells that a spreadsheet would run as a formula with a quote (CSV injection).
+
+    Only text columns: numbers, including negative ones, are not formulas.
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_string_dtype(out[col]) or out[col].dtype == object:
+            text = out[col].astype("str")
+            risky = out[col].notna() & text.str.startswith(FORMULA_START)
+            out[col] = out[col].where(~risky, "'" + text)
+    return out
+
+
+def trust_command_line_paths(args: argparse.Namespace) -> None:
+    """Paths typed on the command line are the user's own: allow them for the flow's path checks.
+
+    Flow parameters from the UI or API stay confined to the project and HOTSPOT_ALLOWED_ROOTS.
+    """
+    given = [getattr(args, name, None) for name in ("store", "input")]
+    paths = [str(Path(p).expanduser().resolve()) for p in given if p]
+    if paths:
+        current = os.environ.get(ALLOWED_ROOTS_ENV, "")
+        os.environ[ALLOWED_ROOTS_ENV] = os.pathsep.join([*paths, current] if current else paths)
+
+
+@contextmanager
+def embedded_server_settings() -> Iterator[None]:
+    """Without a Prefect server URL, runs use a temporary server that ends with this process.
+
+    Its flow-run heartbeat (a thread joined at flow exit, ~1 s per flow) can then detect
+    nothing, so it is switched off; with a real server it stays on to detect crashed runs.
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
 def format_frame(frame: pd.DataFrame, fmt: str) -> str:
     """Render a report table as an aligned table, CSV or JSON records."""
     if fmt == "csv":
-        return frame.to_csv(index=False, date_format="%Y-%m-%d")
+        return neutralise_formulas(frame).to_csv(index=False, date_format="%Y-%m-%d")
     if fmt == "json":
         return frame.to_json(orient="records", date_format="iso", date_unit="s", indent=2) + "\n"
     if frame.empty:
@@ -346,7 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        trust_command_line_paths(args)
+        with embedded_server_settings():
+            return args.handler(args)
     except CliError as exc:
         print(f"hotspot: error: {exc}", file=sys.stderr)
         return 1

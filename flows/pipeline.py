@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 from prefect import flow
+from prefect.runtime import flow_run
 
 from tasks.config import PipelineConfig
 from tasks.extract import extract
@@ -17,7 +18,7 @@ from tasks.ingest import ingest
 from tasks.predict import predict
 from tasks.report import publish, report
 from tasks.scale import scale
-from tasks.store import ArtifactStore
+from tasks.store import ArtifactStore, allowed_roots, confine
 from tasks.train import train
 from tasks.validate import validate
 
@@ -38,11 +39,27 @@ def hotspot_pipeline(
         input_path: A CSV or Parquet file of new data to add (files in the store's incoming/ folder are added too).
         input_url: An http(s) URL of a CSV or Parquet file of new data to add.
         store_dir: Root folder of the artifact store; empty means the project's data/ folder.
+            Paths must lie inside the project or a folder listed in HOTSPOT_ALLOWED_ROOTS.
         run_date: Partition to write, and the day future dates are judged against; empty means today.
         backfill: Run as if on run_date: only rows dated up to run_date are used.
     """
     day = run_date or date.today()
-    store = ArtifactStore(store_dir)
+    roots = allowed_roots()
+    store = ArtifactStore(confine(store_dir, roots) if store_dir else None)
+    input_path = str(confine(input_path, roots)) if input_path else None
+    with store.lock(config.lock_wait_s, holder=f"flow run {flow_run.name} for {day}"):
+        return run_stages(store, day, config, input_path, input_url, backfill)
+
+
+def run_stages(
+    store: ArtifactStore,
+    day: date,
+    config: PipelineConfig,
+    input_path: str | None,
+    input_url: str | None,
+    backfill: bool,
+) -> dict:
+    """The stages in order; each task reads its inputs from the store and returns small references."""
     ingested = ingest(store, day, input_path, input_url, config.ingest, backfill)
     validated = validate(store, day, ingested["canonical"], config.validation)
     scaled = scale(store, day, validated["valid"], config.series)

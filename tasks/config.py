@@ -250,6 +250,11 @@ class DetectConfig(_Frozen):
 class PipelineConfig(_Frozen):
     """Everything a run can be told; nested per stage."""
 
+    lock_wait_s: float = Field(
+        default=600,
+        description="Seconds a run waits for another run on the same store to finish before failing.",
+        ge=0,
+    )
     series: SeriesConfig = Field(default_factory=SeriesConfig, description="Which series are target and driver.")
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="Reading and canonicalising input.")
     validation: ValidateConfig = Field(default_factory=ValidateConfig, description="Data quality gate.")

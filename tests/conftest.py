@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,9 @@ import pandas as pd
 import pytest
 
 import tasks  # noqa: F401 - sets the environment defaults before TensorFlow or Prefect start
+
+# Flow calls in tests use temporary stores; the flow confines path parameters to allowed folders.
+os.environ.setdefault("HOTSPOT_ALLOWED_ROOTS", tempfile.gettempdir())
 
 SHIPPED = Path(__file__).resolve().parents[1] / "data" / "source" / "china_nhc_national_2022.csv"
 

@@ -127,3 +127,18 @@ def test_bad_input_fails_the_flow_with_a_clear_message(tmp_path: Path) -> None:
         state.result()
     quarantine = ArtifactStore(tmp_path / "store").read_table("validate", RUN_DATE, "quarantine")
     assert quarantine["source_row"].tolist() == [2, 3]
+
+
+def test_paths_outside_the_allowed_folders_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOTSPOT_ALLOWED_ROOTS", str(tmp_path / "allowed"))
+    state = hotspot_pipeline(
+        config=FAST, input_path="/etc/passwd", store_dir=str(tmp_path / "allowed" / "store"), return_state=True
+    )
+    assert state.is_failed()
+    with pytest.raises(PermissionError, match="outside the allowed folders"):
+        state.result()
+    escape = str(tmp_path / "allowed" / ".." / "elsewhere")
+    state = hotspot_pipeline(config=FAST, store_dir=escape, return_state=True)
+    with pytest.raises(PermissionError, match="outside the allowed folders"):
+        state.result()
+    assert not (tmp_path / "elsewhere").exists()

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.cli import CliError, format_frame, main, parse_overrides
+from flows.cli import CliError, format_frame, main, neutralise_formulas, parse_overrides
 from tasks.config import PipelineConfig
 from tasks.detectors import detector_config
 from tasks.extract import apply_verdicts, detect_all, extract_hotspots
@@ -133,3 +133,12 @@ def test_table_prints_p_values_readably() -> None:
     frame = _report().assign(p_value=[0.00012, float("nan")])
     table = format_frame(frame, "table").splitlines()
     assert table[1].split()[-1] == "0.00012" and table[2].split()[-1] == "NaN"  # not rounded to 0.0
+
+
+def test_csv_export_neutralises_spreadsheet_formulas() -> None:
+    frame = _report().assign(note=["=cmd|' /C calc'!A0", "@SUM(1)"], region=["-2+3", "CN"])
+    lines = format_frame(frame, "csv").splitlines()
+    assert lines[1].split(",")[1] == "'-2+3" and lines[1].endswith("'=cmd|' /C calc'!A0")
+    assert lines[2].endswith("'@SUM(1)")
+    assert ",-1.0," not in lines[1]  # numbers are left alone
+    assert neutralise_formulas(pd.DataFrame({"x": [-1.5]}))["x"].tolist() == [-1.5]
