@@ -169,6 +169,7 @@ def print_run(result: dict, threshold_pct: float) -> None:
         print(f"Why a day is (or is not) a hotspot: hotspot explain {hot['date'].iloc[-1]:%Y-%m-%d}")
     print(f"\nreport:  {result['report']}")
     print(f"history: {result['partition']}")
+    print(f"validation: {result['data_docs']}  (Great Expectations Data Docs)")
     for name, path in result["figures"].items():
         print(f"figure:  {path}  ({name})")
 

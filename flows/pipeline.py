@@ -79,4 +79,5 @@ def run_stages(
         "stages": statuses,
         "arrivals": ingested["arrivals"],
         "validation": validated["summary"],
+        "data_docs": validated["data_docs"],
     }

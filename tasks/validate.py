@@ -1,6 +1,7 @@
 """Validate: the data-quality gate between ingest and scale, as a Great Expectations 1.x suite.
 
-Pure logic: no Prefect, no paths, no clock (the run date is a parameter).
+The rules and the row splitting are pure logic: no Prefect, no paths, no clock (the run
+date is a parameter). The IO (Data Docs, the Prefect task) is at the end of the module.
 
 Two suites are built in code on an ephemeral GX context for every call:
 
@@ -24,26 +25,39 @@ date cannot be expressed as a pandas expectation; they are computed from the val
 and reported as gaps of kind ``missing_day`` (a day whose only row was quarantined is
 therefore a missing day for the downstream series, which is what scale will see).
 
-Great Expectations is imported inside :func:`validate_canonical`: importing it costs ~4 s,
-and modules that only import this one (flow parsing, most tests) should not pay that.
+Every expectation also gets a ``description`` (rule, expectation type, action), which is
+what GX Data Docs shows for it, so a person reading the HTML sees the same rule names as
+the quarantine reasons.
+
+The pure part ends at :func:`summary_markdown`. After it, :func:`validate_with_docs` writes
+the Data Docs site of a validation from the same suites and the same GX run (the rules are
+never defined twice), and the Prefect task stores the outputs.
+
+Great Expectations is imported inside the functions: importing it costs ~4 s, and modules
+that only import this one (flow parsing, most tests) should not pay that.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import ValidateConfig
-from tasks.store import ArtifactStore, code_version, fingerprint
+from tasks.store import ArtifactRef, ArtifactStore, code_version, fingerprint, sha256_file
 
 if TYPE_CHECKING:  # only for annotations; the real import is lazy
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult
@@ -74,6 +88,14 @@ GAP_COLUMNS = ["region", "date", "column", "kind"]
 FAIL_TABLE = "fail_table"
 QUARANTINE = "quarantine"
 REPORT_GAP = "report_gap"
+ACTION_TEXT: dict[str, str] = {
+    FAIL_TABLE: "a failure rejects the whole table",
+    QUARANTINE: "failing rows are quarantined",
+    REPORT_GAP: "empty cells are reported as gaps, not errors",
+}
+
+DOCS_SITE = "hotspot"
+DOCS_INDEX = "index.html"  # GX's fixed entry page inside a built site
 
 
 class ValidationFailed(ValueError):
@@ -150,6 +172,29 @@ def _meta(action: str, rule: str, message: str, column: str = "", **params: Any)
     return {"action": action, "rule": rule, "message": message, "column": column, "params": params}
 
 
+def _arg(value: Any) -> str:
+    """One expectation argument as short text (strings inside lists quoted, so '' stays visible)."""
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(repr(v) if isinstance(v, str) else _fmt(v) for v in value) + "]"
+    return _fmt(value)
+
+
+def _described(expectations: list[Expectation]) -> list[Expectation]:
+    """Give each expectation the description Data Docs shows: rule, expectation type, arguments, action.
+
+    GX's own wording omits the type and the rule, and people compare the docs with the
+    quarantine table, whose reasons and ``expectation`` column use exactly these names.
+    The column is left out: Data Docs groups expectations under their column already.
+    """
+    for expectation in expectations:
+        meta = expectation.meta
+        args = ", ".join(f"{k}={_arg(v)}" for k, v in expectation.configuration.kwargs.items() if k != "column")
+        expectation.description = (
+            f"{meta['rule']}: {expectation.expectation_type}({args}); {ACTION_TEXT[meta['action']]}"
+        )
+    return expectations
+
+
 def _table_expectations() -> list[Expectation]:
     """Table-level checks on the canonical table as received (all ``fail_table``)."""
     import great_expectations.expectations as gxe
@@ -170,7 +215,7 @@ def _table_expectations() -> list[Expectation]:
                 meta=_meta(FAIL_TABLE, "column_type", "column {column} has dtype {observed}, expected {type_}", col),
             )
         )
-    return expectations
+    return _described(expectations)
 
 
 def _row_expectations(run_date: date, config: ValidateConfig) -> list[Expectation]:
@@ -250,7 +295,7 @@ def _row_expectations(run_date: date, config: ValidateConfig) -> list[Expectatio
                 ),
             )
         )
-    return expectations
+    return _described(expectations)
 
 
 def _new_context() -> AbstractDataContext:
@@ -435,7 +480,13 @@ def validate_canonical(table: pd.DataFrame, run_date: date, config: ValidateConf
     regions, gaps, gaps_by_kind {missing_value, missing_day}, quarantine_by_rule
     {rule: rows}, expectations [{expectation, rule, column, success, unexpected_count, action}].
     """
-    context = _new_context()
+    return _validate(_new_context(), table, run_date, config)
+
+
+def _validate(
+    context: AbstractDataContext, table: pd.DataFrame, run_date: date, config: ValidateConfig
+) -> ValidationOutcome:
+    """:func:`validate_canonical` on a given context, which keeps the suites and results for Data Docs."""
     received = table.reset_index(drop=True)
     table_results = _run_suite(context, "canonical", received, _table_expectations())
     failures = _table_failures(table_results)
@@ -552,15 +603,131 @@ def summary_markdown(outcome: ValidationOutcome, max_rows: int = 10) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+# -- Data Docs (IO) -------------------------------------------------------------------
+
+
+def _build_docs(context: AbstractDataContext, folder: Path) -> None:
+    """Render every suite and validation result held by ``context`` as a Data Docs site in ``folder``."""
+    context.add_data_docs_site(
+        site_name=DOCS_SITE,
+        site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
+    )
+    # Only this site: the ephemeral context also carries a default site in a throw-away folder.
+    context.build_data_docs(site_names=[DOCS_SITE])
+    if not (folder / DOCS_INDEX).is_file():
+        raise RuntimeError(f"Great Expectations built no {DOCS_INDEX} in {folder}")
+    # GX copies ~3.4 MB of tutorial GIFs that no page links to; every run date would keep a copy.
+    texts = [page for page in folder.rglob("*") if page.suffix in {".html", ".css"}]
+    pages = " ".join(page.read_text(encoding="utf-8", errors="replace") for page in texts)
+    for image in (folder / "static" / "images").glob("*"):
+        if image.name not in pages:
+            image.unlink()
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists."""
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _sweep_staged(target: Path) -> None:
+    """Remove the staging leftovers of processes that died while building (never the live folder).
+
+    Staged names carry the builder's pid, so a folder that another live run is still
+    building is left alone.
+    """
+    live = target.resolve() if target.is_symlink() else None
+    prefix = f".{target.name}."
+    for path in target.parent.glob(f"{prefix}*"):
+        pid = path.name.removeprefix(prefix).split(".")[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if path.is_symlink():
+            path.unlink()
+        elif path.resolve() != live:
+            shutil.rmtree(path)
+
+
+def publish_folder(target: Path, build: Callable[[Path], None]) -> Path:
+    """Build a folder with ``build(folder)`` and make ``target`` show it in one atomic step.
+
+    A non-empty directory cannot be replaced atomically, a symlink can: ``target`` is a
+    (relative) symlink to a dot-named sibling holding the newest complete build, switched
+    with ``os.replace``. A reader therefore sees the previous complete folder or the new
+    one, never a half-built one; a crash leaves only dot-named leftovers, which the next
+    publish sweeps. Returns ``target``.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_staged(target)
+    staged = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    link = staged.with_name(f"{staged.name}.link")
+    try:
+        build(staged)
+        link.symlink_to(staged.name)
+        previous = target.resolve() if target.is_symlink() else None
+        if target.is_dir() and not target.is_symlink():
+            # A store copied with links followed (cp -L, zip) holds a real folder here: set it aside first.
+            previous = target.rename(staged.with_name(f"{staged.name}.old"))
+        os.replace(link, target)
+    except BaseException:
+        link.unlink(missing_ok=True)
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    if previous is not None and previous.exists():
+        shutil.rmtree(previous)
+    return target
+
+
+def validate_with_docs(table: pd.DataFrame, run_date: date, config: ValidateConfig, site: Path) -> ValidationOutcome:
+    """:func:`validate_canonical`, plus the Data Docs of that same run published at ``site``.
+
+    The docs are written also when validation raises ValidationFailed (they then show the
+    failing expectations), before the error propagates. ``site / DOCS_INDEX`` is the entry page.
+    """
+    context = _new_context()
+    try:
+        outcome = _validate(context, table, run_date, config)
+    except ValidationFailed:
+        publish_folder(site, lambda folder: _build_docs(context, folder))
+        raise
+    publish_folder(site, lambda folder: _build_docs(context, folder))
+    return outcome
+
+
 # -- Prefect task ---------------------------------------------------------------------
+
+
+def _link_docs(index: Path) -> None:
+    create_link_artifact(
+        key="validation-docs",
+        link=index.as_uri(),
+        link_text="Great Expectations Data Docs",
+        description="Every expectation of this validation and its result, as HTML",
+    )
+
+
+def _result(outputs: dict[str, Any], summary: dict[str, Any], status: str) -> dict:
+    """The task's result: table refs for the next stages, and the Data Docs entry page as a plain path."""
+    tables = {name: ref for name, ref in outputs.items() if name != "data_docs"}
+    return tables | {"data_docs": outputs["data_docs"]["path"], "summary": summary, "status": status}
 
 
 @task(name="validate", cache_policy=NO_CACHE)
 def validate(store: ArtifactStore, run_date: date, canonical: dict, config: ValidateConfig) -> dict:
-    """Gate the canonical table: write valid rows, quarantine (with reasons) and gaps; publish the summary.
+    """Gate the canonical table: write valid rows, quarantine (with reasons), gaps and Data Docs; publish the summary.
 
-    Fails the flow (ValidationFailed) when the table is unusable or nothing valid remains,
-    after storing whatever was quarantined.
+    Returns refs valid, quarantine, gaps; data_docs (path of the Data Docs index.html);
+    summary; status. Fails the flow (ValidationFailed) when the table is unusable or nothing
+    valid remains, after storing whatever was quarantined and the Data Docs.
     """
     logger = get_run_logger()
     table = store.load_table(canonical)
@@ -575,33 +742,43 @@ def validate(store: ArtifactStore, run_date: date, canonical: dict, config: Vali
     )
     if (hit := store.reuse("validate", run_date, key)) is not None:
         logger.info("validate: skipped, same table as run date %s", hit["reused_from"])
-        return hit["outputs"] | {"summary": hit["summary"], "status": f"skipped (same as {hit['reused_from']})"}
+        # The docs are a checked output of the reused run (reuse verified their hash), so the link stays valid.
+        _link_docs(Path(hit["outputs"]["data_docs"]["path"]))
+        return _result(hit["outputs"], hit["summary"], f"skipped (same as {hit['reused_from']})")
+    site = store.data_docs(run_date)
+    index = site / DOCS_INDEX
     try:
-        outcome = validate_canonical(table, run_date, config)
+        outcome = validate_with_docs(table, run_date, config, site)
     except ValidationFailed as exc:
         if exc.quarantine is not None:
             ref = store.write_table("validate", run_date, "quarantine", exc.quarantine)
             logger.error("validate: %s; quarantined rows with reasons in %s", exc, ref.path)
+        logger.error("validate: the failing expectations are shown in %s", index)
         create_markdown_artifact(key="validation", markdown=f"# Validation failed\n\n{exc}\n")
+        _link_docs(index)
         raise
-    refs = {
+    outputs = {
         "valid": store.write_table("validate", run_date, "valid", outcome.valid).to_dict(),
         "quarantine": store.write_table("validate", run_date, "quarantine", outcome.quarantine).to_dict(),
         "gaps": store.write_table("validate", run_date, "gaps", outcome.gaps).to_dict(),
+        # In the manifest as a ref, so a later reuse checks that the docs are still the ones of this run.
+        "data_docs": ArtifactRef(str(index), sha256_file(index)).to_dict(),
     }
     s = outcome.summary
     compact = {k: s[k] for k in ("rows_in", "rows_valid", "rows_quarantined", "gaps", "success")}
-    store.write_manifest("validate", run_date, {"fingerprint": key, "summary": compact, "outputs": refs})
+    store.write_manifest("validate", run_date, {"fingerprint": key, "summary": compact, "outputs": outputs})
     create_markdown_artifact(key="validation", markdown=summary_markdown(outcome), description="Validation outcome")
+    _link_docs(index)
     if len(outcome.quarantine):
         records = outcome.quarantine.astype({"date": "str"})[["source_row", "date", "region", "reason"]]
         create_table_artifact(key="quarantine", table=records.to_dict("records"), description="Quarantined rows")
     logger.info(
-        "validate: %d rows in, %d valid, %d quarantined, %d gap(s) reported; %d expectations checked",
+        "validate: %d rows in, %d valid, %d quarantined, %d gap(s) reported; %d expectations checked; Data Docs: %s",
         s["rows_in"],
         s["rows_valid"],
         s["rows_quarantined"],
         s["gaps"],
         len(s["expectations"]),
+        index,
     )
-    return refs | {"summary": compact, "status": "ran"}
+    return _result(outputs, compact, "ran")

@@ -1,8 +1,11 @@
+import html
 import json
+import os
+import re
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -11,16 +14,21 @@ import pytest
 
 from tasks import ingest
 from tasks.config import IngestConfig, ValidateConfig
+from tasks.store import ArtifactStore, sha256_file
 from tasks.validate import CANONICAL_COLUMNS as VALIDATE_COLUMNS
 from tasks.validate import (
+    DOCS_INDEX,
     GAP_COLUMNS,
     QUARANTINE_COLUMNS,
     VALID_COLUMNS,
     ValidationFailed,
     ValidationOutcome,
     build_validation_view,
+    publish_folder,
     summary_markdown,
+    validate,
     validate_canonical,
+    validate_with_docs,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,6 +120,15 @@ def test_validation_is_fast_after_import(shipped: pd.DataFrame) -> None:
     start = time.perf_counter()
     validate_canonical(shipped, RUN_DATE, ValidateConfig())
     assert time.perf_counter() - start < 1.0
+
+
+def test_validation_with_data_docs_stays_cheap(shipped: pd.DataFrame, tmp_path: Path) -> None:
+    site = tmp_path / "data_docs"
+    validate_with_docs(shipped, RUN_DATE, ValidateConfig(), site)  # GX import and first-call costs
+    start = time.perf_counter()
+    validate_with_docs(shipped, RUN_DATE, ValidateConfig(), site)
+    assert time.perf_counter() - start < 1.5  # ~0.3 s: the validation (~0.15 s) plus the HTML (~0.15 s)
+    assert sum(f.stat().st_size for f in site.resolve().rglob("*") if f.is_file()) < 2_000_000  # ~0.8 MB
 
 
 def test_view_marks_fractions() -> None:
@@ -244,3 +261,152 @@ def test_invariant_on_a_mixed_table_and_markdown() -> None:
     assert outcome.summary["gaps_by_kind"] == {"missing_value": 1, "missing_day": 2}
     assert "| 10 | 6 | 4 | 3 |" in markdown
     assert "duplicate (region, date)" in markdown
+
+
+# -- Data Docs ------------------------------------------------------------------------
+
+
+def docs_text(site: Path) -> str:
+    """Every HTML page of a Data Docs site, concatenated."""
+    return "\n".join(page.read_text(encoding="utf-8") for page in sorted(site.rglob("*.html")))
+
+
+def results_page(site: Path, suite: str) -> str:
+    """The visible text of a suite's validation result page (the index is drawn by JavaScript, so it is not used)."""
+    (page,) = site.glob(f"validations/{suite}/*/*/*.html")
+    assert f"validations/{suite}/" in (site / DOCS_INDEX).read_text(encoding="utf-8")  # linked from the index
+    text = re.sub(r"<(script|style)\b.*?</\1>", " ", page.read_text(encoding="utf-8"), flags=re.S)
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text)))
+
+
+def checks_showing(page: str, text: str) -> list[str]:
+    """The checks on a results page whose rendered result contains ``text``."""
+    # Each check starts with its description "rule: expect_...(...)"; what follows is its result.
+    return [check for check in re.split(r" (?=\w+: expect_\w+\()", page)[1:] if text in check]
+
+
+def test_data_docs_show_the_failing_expectation(tmp_path: Path) -> None:
+    table = canonical()
+    table.loc[2, "confirmed"] = -3.0
+    site = tmp_path / "02_validate" / "run_date=2026-11-27" / "data_docs"
+    outcome = validate_with_docs(table, RUN_DATE, ValidateConfig(), site)
+
+    # The same run as the pure function: the docs add HTML, never other results.
+    plain = validate_canonical(table, RUN_DATE, ValidateConfig())
+    pd.testing.assert_frame_equal(outcome.quarantine, plain.quarantine)
+    pd.testing.assert_frame_equal(outcome.valid, plain.valid)
+    assert outcome.quarantine["expectation"].tolist() == [BETWEEN]
+
+    assert (site / DOCS_INDEX).is_file()
+    assert site.is_symlink() and site.resolve().parent == site.parent.resolve() and site.resolve().name.startswith(".")
+    page = results_page(site, "validation_view_suite")
+    assert "Unsuccessful Expectations 1 " in page
+    (failed,) = checks_showing(page, "-3.0")  # the bad value is listed under one check: the one that failed
+    assert failed.startswith("non_negative: expect_column_values_to_be_between(min_value=0); failing rows")
+    assert "1 unexpected values found" in failed
+    # Only the built site and its link: no staging leftovers.
+    assert sorted(p.name for p in site.parent.iterdir()) == sorted([site.name, site.resolve().name])
+
+
+def test_data_docs_are_written_when_no_valid_row_remains(tmp_path: Path) -> None:
+    table = canonical(5)
+    table["asymptomatic"] = 0.5
+    site = tmp_path / "data_docs"
+    with pytest.raises(ValidationFailed, match="no valid rows: 5 quarantined"):
+        validate_with_docs(table, RUN_DATE, ValidateConfig(), site)
+    failed = checks_showing(results_page(site, "validation_view_suite"), "5 unexpected values found")
+    assert [check.split("(")[0] for check in failed] == ["whole_number: expect_column_values_to_be_in_set"]
+
+    # A table-level rejection documents the table suite it failed.
+    with pytest.raises(ValidationFailed, match="missing column asymptomatic"):
+        validate_with_docs(canonical().drop(columns="asymptomatic"), RUN_DATE, ValidateConfig(), site)
+    page = results_page(site, "canonical_suite")
+    assert "Unsuccessful Expectations 2 " in page  # the column is missing, so its type cannot be checked
+    assert "column_exists: expect_column_to_exist(); a failure rejects the whole table" in page
+    (failed,) = checks_showing(page, "raised an exception")
+    assert failed.startswith("column_type: expect_column_values_to_be_of_type(type_=float64)")
+    assert "validation_view" not in docs_text(site)  # the row suite never ran
+    assert len(list(tmp_path.iterdir())) == 2  # the link and one build: the previous build was removed
+
+
+def test_publish_folder_switches_atomically_and_cleans_up(tmp_path: Path) -> None:
+    target = tmp_path / "site"
+
+    def build(text: str):
+        def write(folder: Path) -> None:
+            folder.mkdir()
+            (folder / "index.html").write_text(text)
+
+        return write
+
+    publish_folder(target, build("one"))
+    first = target.resolve()
+    publish_folder(target, build("two"))
+    assert (target / "index.html").read_text() == "two" and not first.exists()
+
+    # A build that fails leaves the published folder as it was and nothing half-built.
+    def broken(folder: Path) -> None:
+        folder.mkdir()
+        (folder / "index.html").write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        publish_folder(target, broken)
+    assert (target / "index.html").read_text() == "two"
+    assert len(list(tmp_path.iterdir())) == 2
+
+    # Leftovers of a builder that died are swept; a live builder's folder is not touched.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    (tmp_path / f".site.{dead_pid}.0badc0de").mkdir()
+    (tmp_path / f".site.{dead_pid}.0badc0de.link").symlink_to(f".site.{dead_pid}.0badc0de")
+    live = tmp_path / f".site.{os.getpid()}.5ca1ab1e"
+    live.mkdir()
+    publish_folder(target, build("three"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["site", target.resolve().name, live.name])
+
+    # A real folder where the link belongs (a store copied with links followed) is replaced too.
+    live.rmdir()
+    real = target.resolve()
+    target.unlink()
+    real.rename(target)
+    publish_folder(target, build("four"))
+    assert target.is_symlink() and (target / "index.html").read_text() == "four"
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_api")
+def test_task_returns_the_data_docs_also_when_reused(tmp_path: Path) -> None:
+    from prefect import flow
+    from prefect.artifacts import Artifact
+
+    @flow(validate_parameters=False)  # inside a flow run, as in the pipeline (task logs need one)
+    def run(day: date) -> dict:
+        return validate(store, day, ref, ValidateConfig())
+
+    store = ArtifactStore(tmp_path / "store")
+    table = canonical()
+    table.loc[2, "confirmed"] = -3.0
+    ref = store.write_table("ingest", RUN_DATE, "canonical", table).to_dict()
+
+    first = run(RUN_DATE)
+    assert first["status"] == "ran"
+    index = Path(first["data_docs"])
+    assert index == store.data_docs(RUN_DATE) / DOCS_INDEX and index.is_file()
+    assert {"valid", "quarantine", "gaps"} <= set(first) and first["summary"]["rows_quarantined"] == 1
+    manifest = store.read_json("validate", RUN_DATE, "_manifest")
+    assert manifest["outputs"]["data_docs"] == {"path": str(index), "sha256": sha256_file(index), "rows": None}
+    link = Artifact.get("validation-docs")
+    assert link is not None and index.as_uri() in str(link.data)
+
+    again = run(RUN_DATE)
+    later = run(RUN_DATE + timedelta(days=1))
+    for result in (again, later):
+        assert result["status"] == f"skipped (same as {RUN_DATE.isoformat()})"
+        assert result["data_docs"] == str(index) and result["valid"] == first["valid"]
+
+    # Docs that no longer match their manifest are not trusted: the stage runs again and rebuilds them.
+    (index.parent / DOCS_INDEX).write_text("tampered")
+    rebuilt = run(RUN_DATE)
+    assert rebuilt["status"] == "ran" and "non_negative" in docs_text(index.parent)
