@@ -16,7 +16,6 @@ copied to ``07_report/latest/``:
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -26,7 +25,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 
 from tasks.extract import REPORT_COLUMNS, VERDICT_COLUMNS
-from tasks.store import MANIFEST, ArtifactStore, code_version, fingerprint, sha256_file
+from tasks.store import ArtifactStore, code_version, fingerprint, sha256_file
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -285,11 +284,9 @@ def publish(
     files = {f"{name}.parquet": store.resolve(outputs[name]) for name in TABLES}
     files |= {f"{name}.png": store.resolve(outputs[name]) for name in FIGURES} | {"summary.md": summary}
 
-    latest_manifest = store.latest(MANIFEST)
-    latest_day = json.loads(latest_manifest.read_text())["run_date"] if latest_manifest.exists() else ""
+    latest_day = store.latest_run_date()
     if run_date.isoformat() >= latest_day:
-        published = store.publish_latest(files)
-        store.write_with(latest_manifest, lambda p: p.write_text(json.dumps({"run_date": run_date.isoformat()})))
+        published = store.publish_latest(files, run_date)
     else:
         # A backfill of an older date must not replace the newest report.
         published = files

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import io
 import json
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -126,6 +128,10 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class StaleArtifact(RuntimeError):
+    """A referenced file no longer has the content its reference recorded."""
 
 
 class StoreBusy(RuntimeError):
@@ -298,13 +304,35 @@ class ArtifactStore:
         cards = sorted((self.root / LAYERS["train"] / "registry").glob("model_id=*/model_card.json"))
         return [json.loads(card.read_text()) for card in cards]
 
-    def publish_latest(self, files: dict[str, Path]) -> dict[str, Path]:
-        """Copy finished report files to ``latest/`` (each replaced atomically)."""
-        published = {}
+    def publish_latest(self, files: dict[str, Path], run_date: date) -> dict[str, Path]:
+        """Make ``latest/`` the given report files, all at once.
+
+        The files are copied into a new dot-folder, then the ``latest`` link is switched to it
+        with one ``os.replace``: a reader sees the old set or the new set, never a mix.
+        Runs hold the store lock, so only one publisher exists at a time.
+        """
+        base = self.root / LAYERS["report"]
+        token = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        staged = base / f".latest.{token}"
+        staged.mkdir(parents=True)
         for name, source in files.items():
-            data = source.read_bytes()
-            published[name] = self.write_with(self.latest(name), lambda tmp, data=data: tmp.write_bytes(data))
-        return published
+            shutil.copyfile(source, staged / name)
+        (staged / MANIFEST).write_text(json.dumps({"run_date": run_date.isoformat()}) + "\n", encoding="utf-8")
+        link = base / "latest"
+        if link.is_dir() and not link.is_symlink():
+            shutil.rmtree(link)  # a store written before latest/ became a link
+        staged_link = base / f".latest-link.{token}"
+        staged_link.symlink_to(staged.name)
+        os.replace(staged_link, link)
+        for old in base.glob(".latest.*"):
+            if old != staged:
+                shutil.rmtree(old, ignore_errors=True)
+        return {name: link / name for name in files}
+
+    def latest_run_date(self) -> str:
+        """Run date (YYYY-MM-DD) of the report in ``latest/``, or "" when there is none."""
+        path = self.latest(MANIFEST)
+        return json.loads(path.read_text(encoding="utf-8"))["run_date"] if path.exists() else ""
 
     # -- reads -------------------------------------------------------------------
     def read_table(self, layer: str, run_date: date, name: str) -> pd.DataFrame:
@@ -317,12 +345,27 @@ class ArtifactStore:
             raise ValueError(f"artifact {path} is outside the store {self.root}")
         return path
 
+    def load_bytes(self, ref: dict[str, Any] | ArtifactRef) -> bytes:
+        """Content of a referenced artifact, checked against the hash its writer recorded.
+
+        A mismatch means the file was rewritten after the reference was made (e.g. a re-run of
+        that date was interrupted): reading it would mix two runs, so it fails instead.
+        """
+        path = self.resolve(ref)
+        expected = ref.sha256 if isinstance(ref, ArtifactRef) else ref.get("sha256")
+        data = path.read_bytes()
+        if expected and hashlib.sha256(data).hexdigest() != expected:
+            raise StaleArtifact(
+                f"{path} changed after its manifest was written (an interrupted run?); run that date again"
+            )
+        return data
+
     def load_table(self, ref: dict[str, Any] | ArtifactRef) -> pd.DataFrame:
-        """Read the Parquet table an upstream task returned a reference to."""
-        return pd.read_parquet(self.resolve(ref))
+        """Read the Parquet table an upstream task returned a reference to (hash-checked)."""
+        return pd.read_parquet(io.BytesIO(self.load_bytes(ref)))
 
     def load_json(self, ref: dict[str, Any] | ArtifactRef) -> Any:
-        return json.loads(self.resolve(ref).read_text(encoding="utf-8"))
+        return json.loads(self.load_bytes(ref).decode("utf-8"))
 
     def read_json(self, layer: str, run_date: date, name: str) -> Any:
         return json.loads(self.path(layer, run_date, f"{name}.json").read_text(encoding="utf-8"))

@@ -54,7 +54,8 @@ def test_second_run_waits_or_fails_fast_and_nothing_is_corrupted(tmp_path: Path)
     assert len(report) == 120
     ledger = pd.read_parquet(store / "00_raw" / "ledger.parquet")
     assert len(ledger) == 1  # the shipped file, received once
-    # No temporary file is left; the only dot-names are the lock and the live Data Docs site behind its link.
-    sites = {p.resolve() for p in store.rglob("data_docs") if p.is_symlink()}
+    # No temporary file is left; the only dot-names are the lock and the live folders behind the links
+    # that are switched atomically (latest/, data_docs/).
+    sites = {p.resolve() for p in store.rglob("*") if p.is_symlink()}
     leftovers = [p for p in store.rglob(".*") if p.name != ".lock" and p.resolve() not in sites]
     assert leftovers == []

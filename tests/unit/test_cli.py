@@ -50,7 +50,7 @@ def test_formats() -> None:
 def test_report_prints_hotspots_by_default_and_all_on_request(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     store = ArtifactStore(tmp_path)
     path = store.write_table("report", date(2026, 1, 1), "report", _report()).path
-    store.publish_latest({"report.parquet": Path(path)})
+    store.publish_latest({"report.parquet": Path(path)}, date(2026, 1, 1))
     assert main(["report", "--store", str(tmp_path), "--format", "csv"]) == 0
     assert capsys.readouterr().out.count("\n") == 2
     assert main(["report", "--store", str(tmp_path), "--all", "--format", "csv"]) == 0
@@ -96,7 +96,7 @@ def _stored_report(tmp_path: Path) -> ArtifactStore:
         "detections": store.write_table("report", RUN_DAY, "detections", detections).to_dict(),
     }
     store.write_manifest("report", RUN_DAY, {"outputs": refs})
-    store.publish_latest({f"{name}.parquet": Path(ref["path"]) for name, ref in refs.items()})
+    store.publish_latest({f"{name}.parquet": Path(ref["path"]) for name, ref in refs.items()}, date(2026, 1, 1))
     return store
 
 

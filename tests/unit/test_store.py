@@ -7,7 +7,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.store import LAYERS, ArtifactStore, StoreBusy, allowed_roots, confine, fingerprint, sha256_file
+from tasks.store import (
+    LAYERS,
+    ArtifactStore,
+    StaleArtifact,
+    StoreBusy,
+    allowed_roots,
+    confine,
+    fingerprint,
+    sha256_file,
+)
 
 
 def test_partition_path_is_pinned(tmp_path: Path) -> None:
@@ -120,11 +129,25 @@ def test_refs_outside_the_store_are_refused(tmp_path: Path) -> None:
         store.resolve({"path": str(tmp_path / "elsewhere.parquet")})
 
 
-def test_publish_latest_copies_files(tmp_path: Path) -> None:
+def test_publish_latest_switches_the_whole_set_at_once(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path)
-    src = store.write_with(store.path("report", date(2022, 1, 1), "summary.md"), lambda p: p.write_text("x"))
-    published = store.publish_latest({"summary.md": src})
-    assert published["summary.md"].read_text() == "x"
+    first = store.write_with(store.path("report", date(2022, 1, 1), "summary.md"), lambda p: p.write_text("x"))
+    store.publish_latest({"summary.md": first, "other.md": first}, date(2022, 1, 1))
+    second = store.write_with(store.path("report", date(2022, 1, 2), "summary.md"), lambda p: p.write_text("y"))
+    published = store.publish_latest({"summary.md": second}, date(2022, 1, 2))
+    latest = tmp_path / "07_report" / "latest"
+    assert latest.is_symlink() and published["summary.md"].read_text() == "y"
+    assert sorted(p.name for p in latest.iterdir()) == ["_manifest.json", "summary.md"]  # no file of the old set
+    assert store.latest_run_date() == "2022-01-02"
+    assert len(list((tmp_path / "07_report").glob(".latest.*"))) == 1  # the old set is gone
+
+
+def test_reads_through_a_reference_check_the_content_hash(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    ref = store.write_table("report", date(2022, 1, 1), "report", pd.DataFrame({"a": [1]})).to_dict()
+    store.write_table("report", date(2022, 1, 1), "report", pd.DataFrame({"a": [2]}))  # an interrupted re-run
+    with pytest.raises(StaleArtifact, match="changed after its manifest was written"):
+        store.load_table(ref)
 
 
 def test_lock_serialises_runs_and_is_released_when_the_holder_dies(tmp_path: Path) -> None:
