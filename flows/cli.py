@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -88,6 +89,35 @@ def embedded_server_settings() -> Iterator[None]:
         return
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+class _NoTraceback(logging.Filter):
+    """Console only: keep the log line (it names the exception and its message), drop the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+def quiet_console_tracebacks() -> None:
+    """A failing run prints one line, not a traceback, on the terminal (HOTSPOT_DEBUG=1 keeps them).
+
+    Prefect's flow and task loggers hand each record to the API handler first and only then
+    propagate it to the console handler, so the run's stored logs keep the full traceback.
+    """
+    if os.environ.get("HOTSPOT_DEBUG"):
+        return
+    from prefect.logging.configuration import ensure_logging_setup
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    ensure_logging_setup()  # the handlers exist only once Prefect has configured logging
+
+    loggers = [logging.getLogger(), *(logging.getLogger(name) for name in list(logging.root.manager.loggerDict))]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.addFilter(_NoTraceback())
 
 
 def format_frame(frame: pd.DataFrame, fmt: str) -> str:
@@ -394,6 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         trust_command_line_paths(args)
+        quiet_console_tracebacks()
         with embedded_server_settings():
             return args.handler(args)
     except CliError as exc:

@@ -446,13 +446,15 @@ def ingest(
     """Receive new inputs, then rebuild the canonical table from every accepted file (or reuse it)."""
     logger = get_run_logger()
     notes = _receive_inputs(store, run_date, input_path, input_url, config)
-    ledger = store.ledger()
-    ledger = ledger[ledger["status"] == "accepted"]
+    everything = store.ledger()
+    ledger = everything[everything["status"] == "accepted"]
     if not backfill:
         # A rerun of an old date sees only what had arrived by then.
         ledger = ledger[ledger["run_date"] <= run_date.isoformat()]
     if ledger.empty:
-        raise IngestError(f"no readable input received by {run_date.isoformat()}")
+        rejected = everything.loc[everything["status"] != "accepted", "status"].str.removeprefix("rejected: ")
+        why = f"; rejected before: {' | '.join(rejected.tail(3))}" if len(rejected) else ""
+        raise IngestError(f"no readable input received by {run_date.isoformat()}{why}")
     key = fingerprint(
         stage="ingest",
         files=ledger["sha256"].tolist(),
