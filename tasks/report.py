@@ -1,7 +1,8 @@
 """Report: the hotspot table people fetch, the study's figures, and the run's Prefect artifacts.
 
-Files per run date under ``07_report/run_date=YYYY-MM-DD/`` and, once all are written,
-copied to ``07_report/latest/``:
+Files per run date under ``07_report/run_date=YYYY-MM-DD/`` and, once all are written and
+this is the newest run date, published to ``07_report/latest/`` as one set (see
+:meth:`tasks.store.ArtifactStore.publish_latest`):
 
 - ``report.parquet``: one row per scored (region, date), columns :data:`REPORT_TABLE_COLUMNS`
   (the study's columns, then :data:`REPORT_EXTRA_COLUMNS`, then the deciding detector's

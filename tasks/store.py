@@ -8,8 +8,11 @@ Layout under the store root (``data/`` by default)::
     00_raw/ledger.parquet                every received file: hash, name, origin, arrival time
     01_ingest/ ... 07_report/            one numbered layer per stage, partitioned by run date
     08_backtest/run_date=YYYY-MM-DD/     the backtest flow's comparison of the detectors
+    02_validate/run_date=.../data_docs/  Great Expectations Data Docs (a link switched atomically)
     04_train/registry/model_id=.../      every trained model with its scaler and model card
-    07_report/latest/                    the newest complete report, replaced atomically
+    07_report/latest/                    the newest run date's report: a link switched, as one set, to
+                                         a dot-folder holding the complete files
+    08_backtest/                         detector comparison tables and chart
 
 Every write goes to a temporary file in the destination folder and is moved into place
 with ``os.replace``, so a reader never sees a partial file. Re-running a date rewrites
