@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -458,11 +458,6 @@ def persistence_forecast(actual: np.ndarray, look_back: int = 2) -> np.ndarray:
     padded = np.concatenate([np.full(look_back, np.nan), y])
     windows = np.lib.stride_tricks.sliding_window_view(padded, look_back)[: y.shape[0]]
     return windows.mean(axis=1)
-
-
-def with_overrides(scenario: Scenario, **changes: object) -> Scenario:
-    """A copy of ``scenario`` with some fields changed (e.g. more days or no outbreaks)."""
-    return replace(scenario, **changes)  # type: ignore[arg-type]
 
 
 def lstm_forecasts(frames: Sequence[pd.DataFrame], config: TrainConfig) -> list[np.ndarray]:

@@ -57,6 +57,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import ValidateConfig
+from tasks.ingest import CANONICAL_COLUMNS, COUNT_COLUMNS
 from tasks.store import ArtifactRef, ArtifactStore, code_version, fingerprint, sha256_file
 
 if TYPE_CHECKING:  # only for annotations; the real import is lazy
@@ -64,10 +65,9 @@ if TYPE_CHECKING:  # only for annotations; the real import is lazy
     from great_expectations.data_context import AbstractDataContext
     from great_expectations.expectations import Expectation
 
-# Canonical schema as produced by tasks.ingest, with the GX type name checked for each
-# column. "str" is the only name that matches the pandas 3 string dtype, and "datetime64"
-# accepts any resolution (ingest writes [us]; the valid output is cast to [us]).
-# Tests check that the column list matches ingest.CANONICAL_COLUMNS.
+# The GX type name checked for each column of ingest's canonical table. "str" is the only
+# name that matches the pandas 3 string dtype, and "datetime64" accepts any resolution
+# (ingest writes [us]; the valid output is cast to [us]). Tests check it covers every column.
 CANONICAL_TYPES: dict[str, str] = {
     "date": "datetime64",
     "region": "str",
@@ -77,8 +77,6 @@ CANONICAL_TYPES: dict[str, str] = {
     "source_row": "int64",
     "ingest_error": "str",
 }
-CANONICAL_COLUMNS = list(CANONICAL_TYPES)
-COUNT_COLUMNS = ("confirmed", "asymptomatic")
 KEY_COLUMNS = ("region", "date")
 
 VALID_COLUMNS = ["date", "region", "confirmed", "asymptomatic", "source_row"]
