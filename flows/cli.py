@@ -185,18 +185,29 @@ def hotspot_view(table: pd.DataFrame) -> pd.DataFrame:
     return shown[RUN_COLUMNS]
 
 
+RUN_ROWS = 40
+"""Hotspot rows ``run`` prints (the newest); ``hotspot report`` prints them all."""
+
+
 def print_run(result: dict, threshold_pct: float) -> None:
     table = load_report(ArtifactStore(result["store"]), date.fromisoformat(result["run_date"]))
-    hot = table[table["is_hotspot"]]
+    hot = table[table["is_hotspot"]].sort_values(["date", "region"])
     decider = table["detector"].iloc[0] if len(table) else "-"
+    regions = table["region"].nunique()
     print(f"\nRun date {result['run_date']}: " + ", ".join(f"{k} {v}" for k, v in result["stages"].items()))
+    where = f" in {hot['region'].nunique()} of {regions} regions" if regions > 1 else ""
     print(
-        f"\nHotspots ({len(hot)} of {len(table)} scored days, decided by {decider}; "
-        f"the study's rule, deviation > {threshold_pct:g} %, flags {int(table['study_hotspot'].sum())}):"
+        f"\nHotspots ({len(hot)} of {len(table)} scored days{where}, decided by {decider}; "
+        f"the study's rule, deviation > {threshold_pct:g} %, flags {int(table['study_hotspot'].sum())})"
+        + (f"; the newest {RUN_ROWS} (all: hotspot report):" if len(hot) > RUN_ROWS else ":")
     )
-    print(format_frame(hotspot_view(hot), "table"), end="")
+    print(format_frame(hotspot_view(hot.tail(RUN_ROWS)), "table"), end="")
     if len(hot):
-        print(f"Why a day is (or is not) a hotspot: hotspot explain {hot['date'].iloc[-1]:%Y-%m-%d}")
+        last = hot.iloc[-1]
+        region = f" --region '{last['region']}'" if regions > 1 else ""
+        print(f"Why a day is (or is not) a hotspot: hotspot explain {last['date']:%Y-%m-%d}{region}")
+    if regions > 1:
+        print(f"regions: {result['regions']}  (one row per region, most hotspots first)")
     print(f"\nreport:  {result['report']}")
     print(f"history: {result['partition']}")
     print(f"validation: {result['data_docs']}  (Great Expectations Data Docs)")
@@ -207,7 +218,7 @@ def print_run(result: dict, threshold_pct: float) -> None:
 def command_run(args: argparse.Namespace) -> int:
     from flows.pipeline import hotspot_pipeline
 
-    config = config_from(args.set)
+    config = config_from([*args.set, *([f"series.region={args.region}"] if args.region else [])])
     result = hotspot_pipeline(
         config=config,
         input_path=existing_file(args.input),
@@ -224,7 +235,7 @@ def command_backfill(args: argparse.Namespace) -> int:
 
     if args.end < args.start:
         raise CliError(f"--end {args.end} is before --start {args.start}")
-    config = config_from(args.set)
+    config = config_from([*args.set, *([f"series.region={args.region}"] if args.region else [])])
     days = pd.date_range(args.start, args.end, freq="D").date
     input_path = existing_file(args.input)
     for i, day in enumerate(days, 1):
@@ -242,14 +253,19 @@ def command_backfill(args: argparse.Namespace) -> int:
 
 
 def pick_region(table: pd.DataFrame, region: str | None) -> str:
+    """The region asked for; without one, the only region, else the national series (CN) if present."""
+    from tasks.report import PRIMARY_REGION
+
     regions = sorted(table["region"].unique())
     if region is not None:
         if region not in regions:
             raise CliError(f"region {region!r} is not in the report (regions: {', '.join(regions) or 'none'})")
         return region
-    if len(regions) != 1:
-        raise CliError(f"the report has several regions ({', '.join(regions)}); choose one with --region")
-    return regions[0]
+    if len(regions) == 1:
+        return regions[0]
+    if PRIMARY_REGION in regions:
+        return PRIMARY_REGION
+    raise CliError(f"the report has several regions ({', '.join(regions[:12])} ...); choose one with --region")
 
 
 def explanation(report: pd.DataFrame, detections: pd.DataFrame, day: date, region: str | None) -> dict[str, Any]:
@@ -358,6 +374,13 @@ def command_backtest(args: argparse.Namespace) -> int:
 
 def command_report(args: argparse.Namespace) -> int:
     table = load_report(ArtifactStore(args.store), args.date)
+    if args.region:
+        wanted = [part.strip() for part in args.region.split(",") if part.strip()]
+        unknown = sorted(set(wanted) - set(table["region"]))
+        if unknown:
+            known = ", ".join(sorted(table["region"].unique())[:12])
+            raise CliError(f"region(s) {', '.join(unknown)} not in the report (regions: {known} ...)")
+        table = table[table["region"].isin(wanted)]
     if not args.all:
         table = table[table["is_hotspot"]]
     sys.stdout.write(format_frame(table.reset_index(drop=True), args.format))
@@ -374,6 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--store", help="artifact store folder (default: the project's data/)")
     run.add_argument("--run-date", type=date.fromisoformat, help="run date YYYY-MM-DD (default: today)")
     run.add_argument(
+        "--region",
+        help="model and score only this region, or a comma-separated list (default: all; same as --set "
+        "series.region=...)",
+    )
+    run.add_argument(
         "--set",
         action="append",
         default=[],
@@ -387,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--end", type=date.fromisoformat, required=True, help="last run date YYYY-MM-DD")
     back.add_argument("--input", help="CSV or Parquet file of new data to add first")
     back.add_argument("--store", help="artifact store folder (default: the project's data/)")
+    back.add_argument("--region", help="only this region, or a comma-separated list (default: all)")
     back.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     back.set_defaults(handler=command_backfill)
 
@@ -396,12 +425,13 @@ def build_parser() -> argparse.ArgumentParser:
     which = rep.add_mutually_exclusive_group()
     which.add_argument("--all", action="store_true", help="every scored day")
     which.add_argument("--hotspots", action="store_true", help="only hotspot days (the default)")
+    rep.add_argument("--region", help="only this region, or a comma-separated list (default: all)")
     rep.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
     rep.set_defaults(handler=command_report)
 
     why = sub.add_parser("explain", help="say why a day is (or is not) a hotspot")
     why.add_argument("day", type=date.fromisoformat, metavar="DATE", help="the day to explain, YYYY-MM-DD")
-    why.add_argument("--region", help="region code (needed only when the report has several)")
+    why.add_argument("--region", help="region code (default: the only region, else the national series CN)")
     why.add_argument("--store", help="artifact store folder (default: the project's data/)")
     why.add_argument("--date", type=date.fromisoformat, help="use the report of this run date (default: latest)")
     why.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")

@@ -63,7 +63,9 @@ def run_stages(
     ingested = ingest(store, day, input_path, input_url, config.ingest, backfill)
     validated = validate(store, day, ingested["canonical"], config.validation)
     scaled = scale(store, day, validated["valid"], config.series)
-    model = train(store, day, scaled["scaled"], scaled["scaler"], config.train, config.series, config.retrain)
+    model = train(
+        store, day, scaled["scaled"], scaled["scaler"], config.train, config.series, config.retrain, config.compute
+    )
     predictions = predict(store, day, scaled["scaled"], scaled["scaler"], model, config.train.look_back)
     hotspots = extract(store, day, predictions["predictions"], config.extract, config.train.look_back, config.detect)
     reported = report(

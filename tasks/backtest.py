@@ -460,19 +460,23 @@ def persistence_forecast(actual: np.ndarray, look_back: int = 2) -> np.ndarray:
     return windows.mean(axis=1)
 
 
-def lstm_forecasts(frames: Sequence[pd.DataFrame], config: TrainConfig) -> list[np.ndarray]:
+def lstm_forecasts(
+    frames: Sequence[pd.DataFrame], config: TrainConfig, series_ids: Sequence[int] | None = None
+) -> list[np.ndarray]:
     """The pipeline's LSTM forecast of the target for S series at once -> S arrays ``(T_s,)`` in counts.
 
     Per series exactly the pipeline's steps: min-max scale driver and target on their own observed
     values (:func:`tasks.scale.fit_minmax`), train the study's LSTM on the driver's complete windows
     (:func:`tasks.train.make_windows`), apply it to the target's windows and scale back with the
-    target's scaler (as :func:`tasks.predict.predict_roles`). The S models are trained in one call of
-    :func:`tasks.lstm.fit_series` (independent weights; model s has the seeds of series index s), so a
-    scenario with 20 seeds costs about one model. NaN where the target window touches a missing day.
+    target's scaler (as :func:`tasks.predict.predict_regions`). The S models are trained in one call of
+    :func:`tasks.lstm.fit_series` (independent weights), so a scenario with 20 seeds costs about one
+    model. NaN where the target window touches a missing day.
 
     Args:
         frames: S frames with ``actual`` (target) and ``driver`` columns, one row per day.
         config: the study's training settings (look_back, units, optimizer, epochs, seed).
+        series_ids: (S,) seed keys of the series (default 0..S-1); the pipeline keys a region by
+            :func:`tasks.lstm.series_id` of its name.
     """
     look_back = config.look_back
     drivers, targets, x_list, y_list = [], [], [], []
@@ -487,7 +491,7 @@ def lstm_forecasts(frames: Sequence[pd.DataFrame], config: TrainConfig) -> list[
         y_list.append(windows.y.astype("float32"))
         drivers.append(d_scaler)
         targets.append((t_scaler, make_windows(t_scaler.transform(target), look_back), target.shape[0]))
-    model = lstm.fit_series(x_list, y_list, config).model
+    model = lstm.fit_series(x_list, y_list, config, series_ids=series_ids).model
     # The grouped model takes one (S, M, look_back) block: pad every series' target windows to the longest.
     longest = max(max(len(w), 1) for _, w, _ in targets)
     block = np.zeros((len(frames), longest, look_back), dtype="float32")
@@ -814,10 +818,17 @@ def plot_backtest(summary: pd.DataFrame, target_far: float = 0.01) -> Any:
 
 
 def real_series(series: SeriesConfig, source: Path = SHIPPED_INPUT) -> pd.DataFrame:
-    """The shipped series (date, actual = target, driver) of ``series.region`` on a gap-explicit daily calendar."""
+    """The shipped national series (date, actual = target, driver) on a gap-explicit daily calendar.
+
+    ``series.region`` must select exactly one region of ``source`` ('all' does: the national file has only CN).
+    """
     from tasks.ingest import ingest_file
 
-    daily = to_daily_calendar(ingest_file(source, IngestConfig()).table, series.region, series)
+    table = ingest_file(source, IngestConfig()).table
+    regions = series.regions(sorted(table["region"].unique()))
+    if len(regions) != 1:
+        raise ValueError(f"the backtest's real series is one region; {source.name} has {', '.join(regions)}")
+    daily = to_daily_calendar(table, regions, series)
     return pd.DataFrame({"date": daily["date"], "actual": daily["target"], "driver": daily["driver"]})
 
 

@@ -58,10 +58,35 @@ class SeriesConfig(_Frozen):
         description="Canonical column the model is trained on (the study: local new asymptomatic).",
     )
     region: str = Field(
-        default="CN",
-        description="Region whose series are modelled and scored ('CN' is the national series).",
+        default="all",
+        description="Regions modelled and scored: 'all' (every region in the data: with the shipped data the "
+        "national series 'CN' and the 32 provinces), one region code such as 'CN', or a comma-separated list.",
         min_length=1,
     )
+    min_windows: int = Field(
+        default=20,
+        description="Fewest complete windows (look_back + 1 observed days in a row) a region's training series "
+        "needs. A region whose driver has fewer, or is constant, gets driver_fallback; a fallback target with "
+        "fewer is not scored.",
+        ge=1,
+    )
+    driver_fallback: Literal["target", "skip"] = Field(
+        default="target",
+        description="What a region without a usable driver gets. 'target': its model is trained on the target's "
+        "own history (a one-step forecaster of the target); 'skip': it is not scored, and its days are listed as "
+        "unscored with the reason. The report's trained_on and model_note columns say which applied.",
+    )
+
+    def regions(self, available: list[str]) -> list[str]:
+        """The selected regions among ``available`` (sorted); raises ValueError naming any unknown one."""
+        if self.region.strip().lower() == "all":
+            return sorted(available)
+        wanted = [part.strip() for part in self.region.split(",") if part.strip()]
+        unknown = [name for name in wanted if name not in available]
+        if unknown or not wanted:
+            known = ", ".join(sorted(available)[:12]) + (" ..." if len(available) > 12 else "")
+            raise ValueError(f"region(s) {', '.join(unknown) or repr(self.region)} not in the data (regions: {known})")
+        return sorted(set(wanted))
 
 
 class TrainConfig(_Frozen):
@@ -73,6 +98,23 @@ class TrainConfig(_Frozen):
     epochs: int = Field(default=30, description="Passes over the training windows.", ge=1, le=10_000)
     batch_size: int = Field(default=3, description="Windows per optimizer step.", ge=1, le=100_000)
     seed: int = Field(default=42, description="Seed for weights and shuffling; same seed, same model.")
+
+
+class ComputeConfig(_Frozen):
+    regions_per_chunk: int = Field(
+        default=512,
+        description="Regions trained together in one compiled TensorFlow call; bounds memory for any number of "
+        "regions, and is the unit of work sent to a Dask cluster.",
+        ge=1,
+        le=100_000,
+    )
+    dask_address: str = Field(
+        default="",
+        description="Address of an existing Dask scheduler (e.g. tcp://10.0.0.5:8786) on which region chunks are "
+        "trained, through prefect-dask; empty trains in this process. Workers need this project installed and "
+        "PREFECT_API_URL pointing at the same Prefect server (README 'Many regions').",
+        pattern=r"^$|^(tcp|tls|inproc|ws|wss)://\S+$",
+    )
 
 
 class ExtractConfig(_Frozen):
@@ -260,6 +302,9 @@ class PipelineConfig(_Frozen):
     validation: ValidateConfig = Field(default_factory=ValidateConfig, description="Data quality gate.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="LSTM model and optimizer.")
     retrain: RetrainConfig = Field(default_factory=RetrainConfig, description="When a new model is trained.")
+    compute: ComputeConfig = Field(
+        default_factory=ComputeConfig, description="Where and in what chunks region models are trained."
+    )
     extract: ExtractConfig = Field(default_factory=ExtractConfig, description="The study's hotspot rule.")
     detect: DetectConfig = Field(
         default_factory=DetectConfig, description="Hotspot detectors and which one decides is_hotspot."

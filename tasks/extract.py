@@ -36,7 +36,9 @@ VERDICT_COLUMNS = [
     "agreeing",
 ]
 """Added per day by :func:`apply_verdicts`: the study's verdict and the deciding detector's numbers."""
-HOTSPOT_COLUMNS = REPORT_COLUMNS + VERDICT_COLUMNS
+MODEL_COLUMNS = ["trained_on", "model_note"]
+"""Per region: the series its model was trained on (driver, or target as the fallback) and why not the driver."""
+HOTSPOT_COLUMNS = REPORT_COLUMNS + VERDICT_COLUMNS + MODEL_COLUMNS
 DETECTION_COLUMNS = ["date", "region", *OUTPUT_COLUMNS[1:], "driver"]
 """detections.parquet: every detector's output row (tasks.detectors.OUTPUT_COLUMNS) plus region and driver."""
 UNSCORED_COLUMNS = ["date", "region", "reason"]
@@ -58,8 +60,10 @@ def flag_hotspots(deviation: np.ndarray, threshold_pct: float) -> np.ndarray:
     return np.where(np.isnan(deviation), False, deviation > threshold_pct)
 
 
-def unscored_reason(actual: np.ndarray, position: int, look_back: int, dates: pd.Series) -> str:
-    """Why day ``position`` of a (T,) target series has no prediction."""
+def unscored_reason(actual: np.ndarray, position: int, look_back: int, dates: pd.Series, model_note: str = "") -> str:
+    """Why day ``position`` of a (T,) target series has no prediction (``model_note``: the region has no model)."""
+    if model_note:
+        return f"region {model_note}"
     if np.isnan(actual[position]):
         return "no published figure for the target on this day"
     if position < look_back:
@@ -72,11 +76,15 @@ def unscored_reason(actual: np.ndarray, position: int, look_back: int, dates: pd
 def extract_hotspots(
     predictions: pd.DataFrame, threshold_pct: float, look_back: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Long predictions -> (report: one row per scored target day, unscored days with reasons)."""
+    """Long predictions -> (report: REPORT_COLUMNS + MODEL_COLUMNS, one row per scored target day;
+    unscored days with reasons)."""
+    if "trained_on" not in predictions:
+        # Predictions written before regions had fallbacks: every model was trained on its driver.
+        predictions = predictions.assign(trained_on="driver", model_note="")
     target = predictions[predictions["role"] == "target"].sort_values(["region", "date"]).reset_index(drop=True)
     scored = target["actual"].notna() & target["predicted"].notna()
 
-    report = target.loc[scored, ["date", "region", "actual", "predicted"]].copy()
+    report = target.loc[scored, ["date", "region", "actual", "predicted", *MODEL_COLUMNS]].copy()
     report["actual"] = report["actual"].astype("int64")
     report["deviation_pct"] = deviation_pct(report["actual"].to_numpy(), report["predicted"].to_numpy())
     report["is_hotspot"] = flag_hotspots(report["deviation_pct"].to_numpy(), threshold_pct)
@@ -84,14 +92,18 @@ def extract_hotspots(
     report["note"] = report["note"].astype("str")
 
     reasons = []
-    for region, rows in target.groupby("region", sort=True):
-        actual = rows["actual"].to_numpy(dtype="float64")
-        dates = rows["date"].reset_index(drop=True)
-        for pos in np.flatnonzero(~scored.loc[rows.index].to_numpy()):
-            reasons.append((dates.iloc[pos], region, unscored_reason(actual, int(pos), look_back, dates)))
+    positions = target.groupby("region", sort=True).indices  # rows are contiguous per region
+    for region, rows in target.loc[~scored].groupby("region", sort=True):
+        series = target.iloc[positions[region]]
+        actual = series["actual"].to_numpy(dtype="float64")
+        dates = series["date"].reset_index(drop=True)
+        note = "" if rows["trained_on"].iloc[0] != "none" else str(rows["model_note"].iloc[0])
+        for index in rows.index:
+            pos = int(index - positions[region][0])
+            reasons.append((dates.iloc[pos], region, unscored_reason(actual, pos, look_back, dates, note)))
     unscored = pd.DataFrame(reasons, columns=UNSCORED_COLUMNS).astype({"region": "str", "reason": "str"})
     unscored["date"] = unscored["date"].astype("datetime64[us]")
-    return report[REPORT_COLUMNS].reset_index(drop=True), unscored
+    return report[REPORT_COLUMNS + MODEL_COLUMNS].reset_index(drop=True), unscored
 
 
 def detector_inputs(predictions: pd.DataFrame, region: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -118,12 +130,12 @@ def detector_inputs(predictions: pd.DataFrame, region: str) -> tuple[pd.DataFram
 def detect_all(predictions: pd.DataFrame, config: DetectorConfig) -> pd.DataFrame:
     """Long predictions -> detections (DETECTION_COLUMNS): every detector, every region, every calendar day."""
     parts = []
-    for region in sorted(predictions["region"].unique()):
-        frame, forecast = detector_inputs(predictions, region)
-        rows = run_detectors(frame, list(DETECTOR_NAMES), forecast, config)
-        rows.insert(1, "region", region)
-        rows["driver"] = np.tile(frame["driver"].to_numpy(), len(DETECTOR_NAMES))
-        parts.append(rows)
+    for region, rows in predictions.groupby("region", sort=True):
+        frame, forecast = detector_inputs(rows, str(region))
+        detected = run_detectors(frame, list(DETECTOR_NAMES), forecast, config)
+        detected.insert(1, "region", str(region))
+        detected["driver"] = np.tile(frame["driver"].to_numpy(), len(DETECTOR_NAMES))
+        parts.append(detected)
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in DETECTION_COLUMNS})
     out = pd.concat(parts, ignore_index=True)[DETECTION_COLUMNS]
@@ -132,7 +144,7 @@ def detect_all(predictions: pd.DataFrame, config: DetectorConfig) -> pd.DataFram
 
 
 def apply_verdicts(study: pd.DataFrame, detections: pd.DataFrame, decider: str) -> pd.DataFrame:
-    """Study table (REPORT_COLUMNS) + detections -> HOTSPOT_COLUMNS, one row per study row.
+    """Study table (REPORT_COLUMNS + MODEL_COLUMNS) + detections -> HOTSPOT_COLUMNS, one row per study row.
 
     ``study_hotspot`` keeps the study's verdict; ``is_hotspot`` and the numbers become the
     ``decider``'s; ``agreeing`` lists every detector that flags the day (registry order, comma-separated);

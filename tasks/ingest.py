@@ -39,7 +39,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import IngestConfig
-from tasks.store import SHIPPED_INPUT, ArtifactStore, code_version, fingerprint
+from tasks.store import SHIPPED_INPUTS, ArtifactStore, code_version, fingerprint
 
 CANONICAL_COLUMNS = ["date", "region", "confirmed", "asymptomatic", "source_file", "source_row", "ingest_error"]
 REVISION_COLUMNS = ["region", "date", "column", "old_value", "new_value", "source_file"]
@@ -412,7 +412,7 @@ def _receive_inputs(
             (p, "incoming") for p in sorted(store.incoming.iterdir()) if p.is_file() and not p.name.startswith(".")
         ]
     if not sources and store.ledger().empty:
-        sources.append((SHIPPED_INPUT, "shipped"))
+        sources += [(path, "shipped") for path in SHIPPED_INPUTS]
 
     notes = []
     for path, origin in sources:

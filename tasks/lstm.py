@@ -24,6 +24,7 @@ TensorFlow and Keras are imported inside functions, so ``import tasks.lstm`` is 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
 from collections.abc import Callable, Sequence
@@ -489,6 +490,8 @@ def _make_chunk(
 ) -> _Chunk:
     """Pad a chunk's windows to (rows, P, L) with P = max steps x batch (zeros, masked in the engine).
 
+    x_list[k], y_list[k] are the windows of series ``ids[k]`` (its seed key).
+
     A chunk of one series gets a second, idle row (no windows, never updated): TensorFlow's batched
     matmul takes another kernel for a batch of one, which changes the last bit of some gradients, and
     with the idle row a series trained alone matches the same series trained in a group.
@@ -497,13 +500,13 @@ def _make_chunk(
 
     rows = max(ids.size, 2)
     n = np.zeros(rows, dtype="int64")
-    n[: ids.size] = [len(y_list[i]) for i in ids]
+    n[: ids.size] = [len(part) for part in y_list]
     p = int(steps_per_epoch(n, config.batch_size).max()) * config.batch_size
     x = np.zeros((rows, p, config.look_back), dtype="float32")
     y = np.zeros((rows, p), dtype="float32")
-    for row, i in enumerate(ids):
-        x[row, : n[row]] = x_list[i]
-        y[row, : n[row]] = y_list[i]
+    for row in range(ids.size):
+        x[row, : n[row]] = x_list[row]
+        y[row, : n[row]] = y_list[row]
     keys = np.full(rows, -1, dtype="int64")  # the idle row's shuffle key; its order is never used
     keys[: ids.size] = ids
     n_params = sum(math.prod(shape) for shape in _weight_tail_shapes(config))
@@ -541,18 +544,41 @@ def _check_inputs(x_list: Sequence[np.ndarray], y_list: Sequence[np.ndarray], co
     return xs, ys
 
 
-def fit_series(
+class Fitted(NamedTuple):
+    """Trained weights of S series as plain arrays (what a remote worker sends back).
+
+    packed: (S, n_params) float32 weights, see ``model_from_packed``; loss_history: (epochs, S);
+    steps: (S,) optimizer updates per series.
+    """
+
+    packed: np.ndarray
+    loss_history: np.ndarray
+    steps: np.ndarray
+
+
+def series_id(name: str) -> int:
+    """Stable non-negative int64 id of a named series (a region), the key of its seeds.
+
+    Derived from the name alone, so a region's initial weights and shuffles do not change when
+    other regions are added, removed or reordered.
+    """
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big") >> 2
+
+
+def fit_weights(
     X: Sequence[np.ndarray],
     y: Sequence[np.ndarray],
     config: TrainConfig,
+    series_ids: Sequence[int] | np.ndarray | None = None,
     on_epoch: Callable[[int, np.ndarray], None] | None = None,
     chunk_size: int = 1024,
     progress_every: int = PROGRESS_EVERY,
-) -> FitResult:
+) -> Fitted:
     """Train S independent LSTM -> Dense models in one graph; X[s] (N_s, look_back) float32, y[s] (N_s,).
 
     Each series gets exactly what ``model.fit(epochs, batch_size, shuffle=True)`` gives it alone:
     ceil(N_s / batch) Adam updates per epoch on its own shuffles, last partial batch kept.
+    ``series_ids`` (S,) key each series' seeds (default: 0..S-1; see :func:`series_id`).
     ``on_epoch(epoch, losses (S,))`` (epoch 1-based) is called for every epoch, but in bursts after
     each compiled block of ``progress_every`` epochs; without a callback all epochs run in one call.
     Seeds come from ``config.seed``; results repeat bit for bit across processes and, for the study's
@@ -563,6 +589,9 @@ def fit_series(
     xs, ys = _check_inputs(X, y, config)
     if chunk_size < 1 or progress_every < 1:
         raise ValueError("chunk_size and progress_every must be >= 1")
+    ids = np.arange(len(xs), dtype="int64") if series_ids is None else np.asarray(series_ids, dtype="int64")
+    if ids.shape != (len(xs),) or (ids < 0).any():
+        raise ValueError(f"series_ids must be {len(xs)} non-negative ints; got shape {ids.shape}")
     train_block = _engine(config)
     s_total = len(xs)
     bounds = [(a, min(a + chunk_size, s_total)) for a in range(0, s_total, chunk_size)]
@@ -579,7 +608,7 @@ def fit_series(
         count = min(block, config.epochs - first)
         done = first + count == config.epochs
         for k, (lo, hi) in enumerate(bounds):
-            chunk = chunks[k] or _make_chunk(xs, ys, np.arange(lo, hi, dtype="int64"), config)
+            chunk = chunks[k] or _make_chunk(xs[lo:hi], ys[lo:hi], ids[lo:hi], config)
             chunk.theta, chunk.m, chunk.v, chunk.t, losses = train_block(
                 chunk.x,
                 chunk.y,
@@ -601,7 +630,27 @@ def fit_series(
         if on_epoch is not None:
             for epoch in range(first, first + count):
                 on_epoch(epoch + 1, history[epoch].copy())
-    return FitResult(model=build_model(s_total, config, _unpack(packed, config)), loss_history=history, steps=steps)
+    return Fitted(packed, history, steps)
+
+
+def model_from_packed(packed: np.ndarray, config: TrainConfig) -> keras.Model:
+    """(S, n_params) packed weights (from :func:`fit_weights`, possibly stacked from chunks) -> grouped model."""
+    packed = np.asarray(packed, dtype="float32")
+    return build_model(len(packed), config, _unpack(packed, config))
+
+
+def fit_series(
+    X: Sequence[np.ndarray],
+    y: Sequence[np.ndarray],
+    config: TrainConfig,
+    on_epoch: Callable[[int, np.ndarray], None] | None = None,
+    chunk_size: int = 1024,
+    progress_every: int = PROGRESS_EVERY,
+    series_ids: Sequence[int] | np.ndarray | None = None,
+) -> FitResult:
+    """:func:`fit_weights`, returned as a Keras model mapping (M, S, look_back) to (M, S)."""
+    fitted = fit_weights(X, y, config, series_ids, on_epoch, chunk_size, progress_every)
+    return FitResult(model_from_packed(fitted.packed, config), fitted.loss_history, fitted.steps)
 
 
 # -- inference and persistence -----------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Predict: apply the driver-trained model to each series' own windows, back in counts."""
+"""Predict: apply each region's model to that region's own target and driver windows, back in counts."""
 
 from __future__ import annotations
 
@@ -11,49 +11,107 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks import lstm
+from tasks.config import SeriesConfig, TrainConfig
 from tasks.scale import MinMaxScaler, scalers_from_dict
 from tasks.store import ArtifactStore, code_version, fingerprint
-from tasks.train import make_windows, predict_windows
 
 if TYPE_CHECKING:
     import keras
 
-PREDICTION_COLUMNS = ["date", "region", "role", "actual", "predicted", "actual_scaled", "predicted_scaled"]
+PREDICTION_COLUMNS = [
+    "date", "region", "role", "actual", "predicted", "actual_scaled", "predicted_scaled", "trained_on", "model_note",
+]  # fmt: skip
+"""predictions.parquet: one row per region, day and role; ``trained_on`` is driver, target or none."""
+ROLES = ("target", "driver")
 
 
-def predict_scaled(model: keras.Model, scaled: np.ndarray, look_back: int) -> np.ndarray:
-    """(T,) scaled series -> (T,) scaled one-step predictions; NaN where the window is incomplete."""
-    windows = make_windows(scaled, look_back)
-    out = np.full(np.asarray(scaled).shape[0], np.nan)
-    out[windows.index] = predict_windows(model, windows)
+def region_matrix(scaled: pd.DataFrame, column: str, regions: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Long frame sorted by region and date -> ((R, T_max) values, NaN-padded after each region's end;
+    (N,) position of each row within its region)."""
+    position = scaled.groupby("region", sort=False).cumcount().to_numpy()
+    row = pd.Index(regions).get_indexer(scaled["region"])
+    out = np.full((len(regions), int(position.max()) + 1 if len(position) else 0), np.nan)
+    known = row >= 0
+    out[row[known], position[known]] = scaled[column].to_numpy(dtype="float64", na_value=np.nan)[known]
+    return out, position
+
+
+def predict_matrix(model: keras.Model, values: np.ndarray, look_back: int) -> np.ndarray:
+    """(S, T) scaled series, series s for model s -> (S, T) one-step predictions; NaN where the window is incomplete."""
+    s, t = values.shape
+    out = np.full((s, t), np.nan)
+    if t <= look_back or s == 0:
+        return out
+    windows = np.lib.stride_tricks.sliding_window_view(values, look_back, axis=1)[:, : t - look_back]
+    complete = np.isfinite(windows).all(axis=2)
+    predicted = lstm.predict_series(model, np.where(np.isfinite(windows), windows, 0.0)).astype("float64")
+    out[:, look_back:] = np.where(complete, predicted, np.nan)
     return out
 
 
-def predict_roles(
-    model: keras.Model, scaled: pd.DataFrame, scalers: dict[str, MinMaxScaler], look_back: int
+def predict_regions(
+    model: keras.Model,
+    model_regions: list[str],
+    scaled: pd.DataFrame,
+    scalers: dict[str, dict[str, MinMaxScaler | None]],
+    look_back: int,
+    trained_on: dict[str, str],
+    notes: dict[str, str],
 ) -> pd.DataFrame:
-    """Scaled daily frame -> long predictions (PREDICTION_COLUMNS), one row per day and role.
+    """Scaled daily frame (sorted by region, date) -> long predictions (PREDICTION_COLUMNS).
 
-    role "target" is what hotspots are scored on; role "driver" shows the training fit.
-    Each role is scaled back with its own current scaler, the one its windows were scaled with.
+    Series s of the grouped model belongs to ``model_regions[s]``; it predicts both of that region's
+    series. Role "target" is what hotspots are scored on; role "driver" shows the training fit (of the
+    target's own history for a fallback region). Each role is scaled back with its region's scaler.
+    Regions without a model get NaN predictions, ``trained_on`` "none" and the note saying why.
     """
+    in_model = scaled["region"].isin(model_regions).to_numpy()
     parts = []
-    for role, scaler in scalers.items():
-        predicted_scaled = predict_scaled(model, scaled[f"{role}_scaled"].to_numpy(), look_back)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "date": scaled["date"],
-                    "region": scaled["region"],
-                    "role": role,
-                    "actual": scaled[role],
-                    "predicted": scaler.inverse(predicted_scaled),
-                    "actual_scaled": scaled[f"{role}_scaled"],
-                    "predicted_scaled": predicted_scaled,
-                }
-            )
+    for role in ROLES:
+        matrix, position = region_matrix(scaled, f"{role}_scaled", model_regions)
+        predicted = predict_matrix(model, matrix, look_back)
+        row = pd.Index(model_regions).get_indexer(scaled["region"])
+        predicted_scaled = np.full(len(scaled), np.nan)
+        predicted_scaled[in_model] = predicted[row[in_model], position[in_model]]
+        low = scaled["region"].map({r: s[role].minimum if s[role] else np.nan for r, s in scalers.items()})
+        span = scaled["region"].map({r: s[role].span if s[role] else np.nan for r, s in scalers.items()})
+        part = pd.DataFrame(
+            {
+                "date": scaled["date"],
+                "region": scaled["region"],
+                "role": role,
+                "actual": scaled[role],
+                "predicted": predicted_scaled * span.to_numpy(dtype="float64") + low.to_numpy(dtype="float64"),
+                "actual_scaled": scaled[f"{role}_scaled"],
+                "predicted_scaled": predicted_scaled,
+            }
         )
-    return pd.concat(parts, ignore_index=True)[PREDICTION_COLUMNS]
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True)
+    out["role"] = out["role"].astype("str")
+    regions = out["region"].to_numpy()
+    out["trained_on"] = pd.Series([trained_on.get(r, "none") for r in regions], index=out.index, dtype="str")
+    out["model_note"] = pd.Series([notes.get(r, "") for r in regions], index=out.index, dtype="str")
+    return out[PREDICTION_COLUMNS]
+
+
+def fit_and_predict(
+    scaled: pd.DataFrame,
+    scalers: dict[str, dict[str, MinMaxScaler | None]],
+    train: TrainConfig,
+    series: SeriesConfig,
+    chunk_size: int = 512,
+) -> pd.DataFrame:
+    """Train and apply every region's model in memory, exactly as the train and predict stages do.
+
+    scaled, scalers: :func:`tasks.scale.scale_series` output -> long predictions (PREDICTION_COLUMNS).
+    """
+    from tasks.train import fit_plan, plan_training
+
+    plan = plan_training(scaled, series, train.look_back)
+    model = lstm.model_from_packed(fit_plan(plan, train, chunk_size).packed, train)
+    trained_on = dict(zip(plan.regions, plan.roles, strict=True))
+    return predict_regions(model, plan.regions, scaled, scalers, train.look_back, trained_on, plan.notes)
 
 
 # -- Prefect task ---------------------------------------------------------------------
@@ -61,13 +119,14 @@ def predict_roles(
 
 @task(name="predict", cache_policy=NO_CACHE)
 def predict(store: ArtifactStore, run_date: date, scaled: dict, scaler: dict, model: dict, look_back: int) -> dict:
-    """Apply the model to the target and driver series; write predictions in counts."""
+    """Apply each region's model to its target and driver series; write predictions in counts."""
     logger = get_run_logger()
     key = fingerprint(
         stage="predict",
         scaled=scaled["sha256"],
         scaler=scaler["sha256"],
         model=model["model"]["sha256"],
+        plan=model["plan"]["sha256"],
         look_back=look_back,
         code=code_version(__file__, lstm.__file__),
     )
@@ -75,10 +134,20 @@ def predict(store: ArtifactStore, run_date: date, scaled: dict, scaler: dict, mo
         logger.info("predict: skipped, same series and model as run date %s", hit["reused_from"])
         return hit["outputs"] | {"status": f"skipped (same as {hit['reused_from']})"}
     frame = store.load_table(scaled)
+    card = store.load_json(model["model_card"])
+    plan = store.load_json(model["plan"])
     keras_model = lstm.load_model(store.resolve(model["model"]))
-    predictions = predict_roles(keras_model, frame, scalers_from_dict(store.load_json(scaler)), look_back)
+    scalers = scalers_from_dict(store.load_json(scaler))
+    predictions = predict_regions(
+        keras_model, card["regions"], frame, scalers, look_back, card["trained_on"], plan["notes"]
+    )
     outputs = {"predictions": store.write_table("predict", run_date, "predictions", predictions).to_dict()}
     store.write_manifest("predict", run_date, {"fingerprint": key, "model_id": model["model_id"], "outputs": outputs})
     counts = predictions.groupby("role")["predicted"].count().to_dict()
-    logger.info("predict: %s predictions per role with model %s", counts, model["model_id"])
+    logger.info(
+        "predict: %s predictions per role for %d region(s) with model %s",
+        counts,
+        len(card["regions"]),
+        model["model_id"],
+    )
     return outputs | {"status": "ran"}

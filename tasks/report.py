@@ -6,12 +6,14 @@ this is the newest run date, published to ``07_report/latest/`` as one set (see
 
 - ``report.parquet``: one row per scored (region, date), columns :data:`REPORT_TABLE_COLUMNS`
   (the study's columns, then :data:`REPORT_EXTRA_COLUMNS`, then the deciding detector's
-  :data:`tasks.extract.VERDICT_COLUMNS`);
+  :data:`tasks.extract.VERDICT_COLUMNS`, then :data:`tasks.extract.MODEL_COLUMNS`);
 - ``detections.parquet``: every detector's row for every day (what ``hotspot explain`` reads);
 - ``unscored.parquet``: the days that could not be scored and why;
-- ``fit.png``, ``target.png``, ``loss.png``, ``detection.png``: training fit, target vs prediction with
-  the study's hotspots, loss curve, and the target with the deciding detector's expected value,
-  band and alerts by level;
+- ``regions.parquet``: one row per region (:data:`REGION_COLUMNS`), most hotspots first;
+- ``fit.png``, ``target.png``, ``loss.png``, ``detection.png``: for the national series (or the top
+  region): training fit, target vs prediction with the study's hotspots, loss curve (over all
+  regions), and the target with the deciding detector's expected value, band and alerts by level;
+- ``top_regions.png``: small multiples of the top regions by hotspots;
 - ``summary.md``: the run in a few lines.
 """
 
@@ -25,14 +27,17 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from tasks.extract import REPORT_COLUMNS, VERDICT_COLUMNS
+from tasks.extract import MODEL_COLUMNS, REPORT_COLUMNS, VERDICT_COLUMNS
 from tasks.store import ArtifactStore, code_version, fingerprint, sha256_file
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-FIGURES = ("fit", "target", "loss", "detection")
-TABLES = ("report", "unscored", "detections")
+FIGURES = ("fit", "target", "loss", "detection", "top_regions")
+TABLES = ("report", "unscored", "detections", "regions")
+PRIMARY_REGION = "CN"
+"""The region the single-region figures show when it is in the report (the national series)."""
+SMALL_MULTIPLES = 12
 
 
 def _figure(title: str, ylabel: str) -> tuple[Figure, object]:
@@ -47,20 +52,25 @@ def _figure(title: str, ylabel: str) -> tuple[Figure, object]:
     return fig, ax
 
 
-def plot_fit(predictions: pd.DataFrame) -> Figure:
-    """Driver series: label vs one-step prediction (the study's training-fit figure)."""
-    driver = predictions[predictions["role"] == "driver"]
-    fig, ax = _figure("Training fit on the driver series (asymptomatic)", "daily count")
+def plot_fit(predictions: pd.DataFrame, region: str) -> Figure:
+    """One region's training series: label vs one-step prediction (the study's training-fit figure)."""
+    rows = predictions[predictions["region"] == region]
+    role = "target" if (rows["trained_on"] == "target").any() else "driver"
+    driver = rows[rows["role"] == role]
+    what = "driver series (asymptomatic)" if role == "driver" else "target's own history (driver fallback)"
+    fig, ax = _figure(f"Training fit on the {what}, {region}", "daily count")
     ax.plot(driver["date"], driver["actual"], label="actual", color="tab:blue")
     ax.plot(driver["date"], driver["predicted"], label="predicted", color="tab:orange")
     ax.legend()
     return fig
 
 
-def plot_target(predictions: pd.DataFrame, report: pd.DataFrame) -> Figure:
-    """Target series: actual vs predicted, the study's hotspot days marked (the study's figure)."""
-    target = predictions[predictions["role"] == "target"]
-    fig, ax = _figure("Target series (confirmed): actual vs predicted, the study's hotspots marked", "daily count")
+def plot_target(predictions: pd.DataFrame, report: pd.DataFrame, region: str) -> Figure:
+    """One region's target series: actual vs predicted, the study's hotspot days marked (the study's figure)."""
+    target = predictions[(predictions["role"] == "target") & (predictions["region"] == region)]
+    report = report[report["region"] == region]
+    title = f"Target series (confirmed), {region}: actual vs predicted, the study's hotspots marked"
+    fig, ax = _figure(title, "daily count")
     ax.plot(target["date"], target["actual"], label="actual", color="tab:blue")
     ax.plot(target["date"], target["predicted"], label="predicted", color="tab:orange")
     hot = report[report["study_hotspot"]]
@@ -74,16 +84,8 @@ _ALERT_STYLE = {"alarm": "tab:red", "warning": "orange"}
 _DIRECTION_MARKER = {"surge": "^", "drop": "v"}
 
 
-def plot_detection(detections: pd.DataFrame, decider: str) -> Figure:
-    """Target with the deciding detector's expected value, its band, and its alerts by level and direction.
-
-    detections: rows of DETECTION_COLUMNS; only the decider's rows (first region) are drawn.
-    Warnings are drawn even when only alarms count as hotspots, so a reader sees the near misses.
-    """
-    rows = detections[detections["detector"] == decider]
-    region = rows["region"].iloc[0] if len(rows) else ""
-    rows = rows[rows["region"] == region].sort_values("date")
-    fig, ax = _figure(f"Target ({region}) with {decider}: expected value, band, alerts by level", "daily count")
+def _draw_detection(ax: object, rows: pd.DataFrame, legend: bool, marker_size: float = 60) -> None:
+    """Band, actual, expected and alerts of one region's decider rows on ``ax``."""
     ax.fill_between(
         rows["date"], rows["lower"], rows["upper"], color="tab:green", alpha=0.2, label="band (not a hotspot inside)"
     )
@@ -96,23 +98,103 @@ def plot_detection(detections: pd.DataFrame, decider: str) -> Figure:
                 counted = int(hit["is_hotspot"].sum())
                 kind = {len(hit): "hotspots", 0: "not hotspots"}.get(counted, f"{counted} hotspots")
                 label = f"{level}, {direction} ({len(hit)}; {kind})"
-                ax.scatter(hit["date"], hit["actual"], color=colour, marker=marker, s=60, zorder=3,
+                ax.scatter(hit["date"], hit["actual"], color=colour, marker=marker, s=marker_size, zorder=3,
                            edgecolors="black", linewidths=0.5, label=label)  # fmt: skip
-    ax.legend(fontsize=8)
+    if legend:
+        ax.legend(fontsize=8)
+
+
+def plot_detection(detections: pd.DataFrame, decider: str, region: str) -> Figure:
+    """One region's target with the deciding detector's expected value, its band, and its alerts by level and
+    direction. detections: rows of DETECTION_COLUMNS.
+
+    Warnings are drawn even when only alarms count as hotspots, so a reader sees the near misses.
+    """
+    rows = detections[(detections["detector"] == decider) & (detections["region"] == region)].sort_values("date")
+    fig, ax = _figure(f"Target ({region}) with {decider}: expected value, band, alerts by level", "daily count")
+    _draw_detection(ax, rows, legend=True)
+    return fig
+
+
+def plot_regions(detections: pd.DataFrame, regions: pd.DataFrame, decider: str) -> Figure:
+    """Small multiples of the top regions (the first SMALL_MULTIPLES rows of ``regions``, ranked by
+    :func:`region_summary`): each region's target, the decider's expected value, band and alerts."""
+    from matplotlib.figure import Figure
+
+    top = regions["region"].head(SMALL_MULTIPLES).tolist()
+    cols = min(3, max(len(top), 1))
+    nrows = max(-(-len(top) // cols), 1)
+    fig = Figure(figsize=(5 * cols, 2.6 * nrows + 0.6), layout="constrained")
+    fig.suptitle(f"Top {len(top)} of {len(regions)} regions by hotspots ({decider}); red ^ = alarm surge")
+    chosen = detections[detections["detector"] == decider]
+    for k, region in enumerate(top, 1):
+        ax = fig.add_subplot(nrows, cols, k)
+        row = regions.iloc[k - 1]
+        ax.set_title(f"{region}: {int(row['hotspots'])} hotspot(s), {row['trained_on']}", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+        _draw_detection(ax, chosen[chosen["region"] == region].sort_values("date"), legend=False, marker_size=25)
     return fig
 
 
 def plot_loss(history: pd.DataFrame) -> Figure:
-    """Training loss (MSE on scaled values) per epoch."""
-    fig, ax = _figure("Training loss", "MSE (scaled)")
-    ax.plot(history["epoch"], history["loss"], marker="o", markersize=3)
+    """Training loss (MSE on scaled values) per epoch: the one region's, or the median and 10-90 % range
+    over regions. history: long frame epoch, region, loss."""
+    regions = history["region"].nunique() if "region" in history else 1
+    fig, ax = _figure("Training loss" + (f" over {regions} regions" if regions > 1 else ""), "MSE (scaled)")
+    by_epoch = history.groupby("epoch")["loss"]
+    if regions > 1:
+        low, high = by_epoch.quantile(0.1), by_epoch.quantile(0.9)
+        ax.fill_between(low.index, low, high, alpha=0.2, label="10-90 % of regions")
+        ax.plot(by_epoch.median().index, by_epoch.median(), marker="o", markersize=3, label="median")
+        ax.legend()
+    else:
+        ax.plot(history["epoch"], history["loss"], marker="o", markersize=3)
     ax.set_xlabel("epoch")
     return fig
 
 
 REPORT_EXTRA_COLUMNS = ["revised", "is_new", "model_id"]
-REPORT_TABLE_COLUMNS = REPORT_COLUMNS + REPORT_EXTRA_COLUMNS + VERDICT_COLUMNS
+REPORT_TABLE_COLUMNS = REPORT_COLUMNS + REPORT_EXTRA_COLUMNS + VERDICT_COLUMNS + MODEL_COLUMNS
 """Column order of report.parquet: the original columns first, so positional readers keep working."""
+REGION_COLUMNS = [
+    "region", "hotspots", "new_hotspots", "study_hotspots", "days_scored", "days_unscored", "first_date",
+    "last_date", "cases", "last_hotspot", "trained_on", "model_note",
+]  # fmt: skip
+"""regions.parquet: one row per region, ranked by hotspots, then new hotspots, then cases."""
+
+
+def region_summary(report: pd.DataFrame, unscored: pd.DataFrame) -> pd.DataFrame:
+    """Report and unscored days -> REGION_COLUMNS, one row per region (also regions with no scored day)."""
+    regions = sorted(set(report["region"]) | set(unscored["region"]))
+    grouped = report.groupby("region")
+    hot = report[report["is_hotspot"]].groupby("region")["date"]
+    model = report[["region", *MODEL_COLUMNS]].drop_duplicates("region")
+    out = pd.DataFrame({"region": pd.Series(regions, dtype="str")})
+    out["hotspots"] = out["region"].map(grouped["is_hotspot"].sum()).fillna(0).astype("int64")
+    out["new_hotspots"] = out["region"].map(grouped["is_new"].sum()).fillna(0).astype("int64")
+    out["study_hotspots"] = out["region"].map(grouped["study_hotspot"].sum()).fillna(0).astype("int64")
+    out["days_scored"] = out["region"].map(grouped.size()).fillna(0).astype("int64")
+    out["days_unscored"] = out["region"].map(unscored.groupby("region").size()).fillna(0).astype("int64")
+    out["first_date"] = out["region"].map(grouped["date"].min()).astype("datetime64[us]")
+    out["last_date"] = out["region"].map(grouped["date"].max()).astype("datetime64[us]")
+    out["cases"] = out["region"].map(grouped["actual"].sum()).fillna(0).astype("int64")
+    out["last_hotspot"] = out["region"].map(hot.max()).astype("datetime64[us]")
+    out = out.merge(model, on="region", how="left")
+    skipped = unscored.drop_duplicates("region").set_index("region")["reason"]
+    no_model = out["trained_on"].isna()
+    out.loc[no_model, "model_note"] = out.loc[no_model, "region"].map(skipped).str.removeprefix("region ")
+    out["trained_on"] = out["trained_on"].fillna("none").astype("str")
+    out["model_note"] = out["model_note"].fillna("").astype("str")
+    # Regions with no scored day at all: the reason of their first unscored day says why.
+    out = out.sort_values(["hotspots", "new_hotspots", "cases", "region"], ascending=[False, False, False, True])
+    return out[REGION_COLUMNS].reset_index(drop=True)
+
+
+def primary_region(regions: pd.DataFrame) -> str:
+    """The region the single-region figures show: the national series if present, else the top region."""
+    names = regions["region"].tolist()
+    return PRIMARY_REGION if PRIMARY_REGION in names else (names[0] if names else "")
 
 
 def build_report(
@@ -137,10 +219,21 @@ def build_report(
     return report[REPORT_TABLE_COLUMNS]
 
 
+SUMMARY_ROWS = 30
+
+
 def summary_markdown(
-    report: pd.DataFrame, unscored: pd.DataFrame, run_date: date, threshold_pct: float, statuses: dict[str, str]
+    report: pd.DataFrame,
+    unscored: pd.DataFrame,
+    regions: pd.DataFrame,
+    run_date: date,
+    threshold_pct: float,
+    statuses: dict[str, str],
 ) -> str:
-    """What a reader of the Prefect UI needs first: data, hotspots, gaps, and what this run did."""
+    """What a reader of the Prefect UI needs first: data, regions, hotspots, gaps, and what this run did.
+
+    Long lists are cut at SUMMARY_ROWS rows; the Parquet tables have everything.
+    """
     hot = report[report["is_hotspot"]]
     span = f"{report['date'].min():%Y-%m-%d}..{report['date'].max():%Y-%m-%d}" if len(report) else "-"
     decider = report["detector"].iloc[0] if len(report) else "-"
@@ -148,35 +241,56 @@ def summary_markdown(
     directions = ", ".join(f"{n} {d}" for d, n in hot["direction"].value_counts().items()) or "none"
     study = int(report["study_hotspot"].sum())
     drops = int(((report["direction"] == "drop") & ~report["is_hotspot"]).sum())
+    names = regions["region"].tolist()
+    shown_names = ", ".join(sorted(names)[:SUMMARY_ROWS]) + (f" ... ({len(names)} in all)" if len(names) > 30 else "")
+    roles = regions["trained_on"].value_counts()
     lines = [
         f"# Hotspot report, run date {run_date.isoformat()}",
         "",
-        f"- days scored: **{len(report)}** ({span}), regions: {', '.join(sorted(report['region'].unique()))}",
-        f"- hotspots (decided by `{decider}`): **{len(hot)}** ({len(hot) / max(len(report), 1):.0%}); "
-        f"{levels}; {directions}; new since the previous report: **{int(report['is_new'].sum())}**",
+        f"- days scored: **{len(report)}** ({span}) in **{len(names)}** region(s): {shown_names}",
+        f"- models: {int(roles.get('driver', 0))} region(s) trained on the driver, {int(roles.get('target', 0))} on "
+        f"the target's own history (driver fallback), {int(roles.get('none', 0))} not modelled",
+        f"- hotspots (decided by `{decider}`): **{len(hot)}** ({len(hot) / max(len(report), 1):.0%}) in "
+        f"{int((regions['hotspots'] > 0).sum())} region(s); {levels}; {directions}; new since the previous report: "
+        f"**{int(report['is_new'].sum())}**",
         f"- the study's rule (deviation > {threshold_pct:g} %) flags **{study}** ({study / max(len(report), 1):.0%})",
         f"- drop alerts (reported, not hotspots): {drops}",
         f"- revised days (target value changed after first publication): {int(report['revised'].sum())}",
         f"- model: `{report['model_id'].iloc[0] if len(report) else '-'}`",
         f"- days not scored: {len(unscored)}",
     ]
-    for reason, count in unscored["reason"].value_counts().items():
+    reasons = unscored["reason"].value_counts()
+    for reason, count in reasons.head(10).items():
         lines.append(f"  - {count} x {reason}")
+    if len(reasons) > 10:
+        lines.append(f"  - ... and {len(reasons) - 10} other reasons (unscored.parquet)")
     undefined = int(report["deviation_pct"].isna().sum())
     if undefined:
         lines.append(f"- days with actual = 0 (deviation undefined, never a study hotspot): {undefined}")
+    if len(names) > 1:
+        lines += ["", "## Regions (most hotspots first)", ""]
+        lines.append("| region | hotspots | new | last hotspot | cases | model |")
+        lines.append("|---|---|---|---|---|---|")
+        for row in regions.head(SUMMARY_ROWS).itertuples():
+            last = f"{row.last_hotspot:%Y-%m-%d}" if pd.notna(row.last_hotspot) else "-"
+            lines.append(
+                f"| {row.region} | {row.hotspots} | {row.new_hotspots} | {last} | {row.cases:,} | {row.trained_on} |"
+            )
     if len(hot):
-        lines += ["", "## Hotspots", "", "| date | actual | expected | band | p-value | level | agreeing |"]
-        lines.append("|---|---|---|---|---|---|---|")
-        for row in hot.itertuples():
+        newest = hot.sort_values(["date", "region"], ascending=[False, True]).head(SUMMARY_ROWS)
+        cut = f" (the newest {SUMMARY_ROWS} of {len(hot)})" if len(hot) > SUMMARY_ROWS else ""
+        lines += ["", f"## Hotspots{cut}", ""]
+        lines.append("| date | region | actual | expected | band | p-value | level | agreeing |")
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for row in newest.sort_values(["date", "region"]).itertuples():
             low = f"{row.lower:,.0f}" if pd.notna(row.lower) else ""
             band = f"{low}..{row.upper:,.0f}" if pd.notna(row.upper) else "-"
             p_value = f"{row.p_value:.2g}" if pd.notna(row.p_value) else "-"
             lines.append(
-                f"| {row.date:%Y-%m-%d} | {row.actual:,} | {row.expected:,.1f} | {band} | {p_value} | "
+                f"| {row.date:%Y-%m-%d} | {row.region} | {row.actual:,} | {row.expected:,.1f} | {band} | {p_value} | "
                 f"{row.severity} {row.direction} | {row.agreeing} |"
             )
-        lines += ["", "`hotspot explain DATE` says why for any day."]
+        lines += ["", "`hotspot explain DATE --region REGION` says why for any day."]
     lines += ["", "## What this run did", "", "| stage | outcome |", "|---|---|"]
     lines += [f"| {stage} | {outcome} |" for stage, outcome in statuses.items()]
     return "\n".join(lines) + "\n"
@@ -245,26 +359,32 @@ def report(
     )
     preds = store.load_table(predictions)
     detections = store.load_table(hotspots["detections"])
+    unscored = store.load_table(hotspots["unscored"])
+    regions = region_summary(table, unscored)
     outputs = {
         "report": store.write_table("report", run_date, "report", table).to_dict(),
-        "unscored": store.write_table("report", run_date, "unscored", store.load_table(hotspots["unscored"])).to_dict(),
+        "unscored": store.write_table("report", run_date, "unscored", unscored).to_dict(),
         # A copy beside the report, so that `hotspot explain` (and latest/) needs nothing from other layers.
         "detections": store.write_table("report", run_date, "detections", detections).to_dict(),
+        "regions": store.write_table("report", run_date, "regions", regions).to_dict(),
     }
     decider = table["detector"].iloc[0] if len(table) else ""
+    primary = primary_region(regions)
     figures = {
-        "fit": plot_fit(preds),
-        "target": plot_target(preds, table),
+        "fit": plot_fit(preds, primary),
+        "target": plot_target(preds, table, primary),
         "loss": plot_loss(store.load_table(model["history"])),
-        "detection": plot_detection(detections, decider),
+        "detection": plot_detection(detections, decider, primary),
+        "top_regions": plot_regions(detections, regions, decider),
     }
     for name, fig in figures.items():
         path = store.write_with(store.path("report", run_date, f"{name}.png"), lambda p, f=fig: f.savefig(p, dpi=110))
         outputs[name] = {"path": str(path), "sha256": sha256_file(path), "rows": None}
     store.write_manifest("report", run_date, {"fingerprint": key, "outputs": outputs})
     logger.info(
-        "report: %d rows, %d hotspots (%d new, %d on revised days); wrote %s",
+        "report: %d rows in %d region(s), %d hotspots (%d new, %d on revised days); wrote %s",
         len(table),
+        len(regions),
         int(table["is_hotspot"].sum()),
         int(table["is_new"].sum()),
         int((table["is_hotspot"] & table["revised"]).sum()),
@@ -280,7 +400,10 @@ def publish(
     """Every run: write the run summary, point latest at the newest run date, publish Prefect artifacts."""
     logger = get_run_logger()
     table = store.load_table(outputs["report"])
-    markdown = summary_markdown(table, store.load_table(outputs["unscored"]), run_date, threshold_pct, statuses)
+    regions = store.load_table(outputs["regions"])
+    markdown = summary_markdown(
+        table, store.load_table(outputs["unscored"]), regions, run_date, threshold_pct, statuses
+    )
     summary = store.write_with(store.path("report", run_date, "summary.md"), lambda p: p.write_text(markdown))
     files = {f"{name}.parquet": store.resolve(outputs[name]) for name in TABLES}
     files |= {f"{name}.png": store.resolve(outputs[name]) for name in FIGURES} | {"summary.md": summary}
@@ -307,5 +430,6 @@ def publish(
         "report": str(published["report.parquet"]),
         "partition": str(store.partition("report", run_date)),
         "figures": {name: str(published[f"{name}.png"]) for name in FIGURES},
+        "regions": str(published["regions.parquet"]),
         "summary": markdown,
     }

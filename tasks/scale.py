@@ -1,6 +1,6 @@
-"""Scale: put each series on a daily calendar and min-max scale it to [0, 1].
+"""Scale: put each region's series on a daily calendar and min-max scale them to [0, 1].
 
-Each series (target and driver) gets its own scaler, fitted on that series' observed
+Each region's target and driver get their own scaler, fitted on that series' observed
 history up to the run date; the parameters are saved as JSON and travel with the model.
 Missing days stay NaN: nothing is filled in.
 """
@@ -22,7 +22,7 @@ SCALED_COLUMNS = ["date", "region", "target", "driver", "target_scaled", "driver
 
 
 class ScaleError(ValueError):
-    """The selected series cannot be scaled (absent region, or no observed value)."""
+    """The selected series cannot be scaled (a selected region is not in the data, or a series has no value)."""
 
 
 @dataclass(frozen=True)
@@ -58,35 +58,76 @@ def fit_minmax(values: np.ndarray) -> MinMaxScaler:
     return MinMaxScaler(float(observed.min()), float(observed.max()))
 
 
-def to_daily_calendar(valid: pd.DataFrame, region: str, series: SeriesConfig) -> pd.DataFrame:
-    """One region's rows -> a gap-explicit daily frame with columns date, region, target, driver.
+def to_daily_calendar(valid: pd.DataFrame, regions: list[str], series: SeriesConfig) -> pd.DataFrame:
+    """Validated rows (one per region and date) -> a gap-explicit daily frame (date, region, target, driver),
+    sorted by region and date.
 
-    Days absent from the input appear with NaN counts, so windows can see the gap.
+    Each region spans its own first..last day; days absent from the input appear with NaN
+    counts, so windows can see the gap.
     """
-    rows = valid[valid["region"] == region]
-    if rows.empty:
-        known = ", ".join(sorted(valid["region"].astype(str).unique())[:10])
-        raise ScaleError(f"region {region!r} not in the data (regions: {known})")
-    calendar = pd.date_range(rows["date"].min(), rows["date"].max(), freq="D", unit="us")
-    indexed = rows.set_index("date")
-    daily = pd.DataFrame({"date": calendar, "region": region})
-    daily["target"] = indexed[series.target].reindex(calendar).to_numpy(dtype="float64", na_value=np.nan)
-    daily["driver"] = indexed[series.driver].reindex(calendar).to_numpy(dtype="float64", na_value=np.nan)
-    return daily
+    rows = valid.loc[valid["region"].isin(regions), ["region", "date", series.target, series.driver]]
+    rows = rows.rename(columns={series.target: "target", series.driver: "driver"})
+    span = rows.groupby("region", sort=True)["date"].agg(["min", "max"])
+    days = ((span["max"] - span["min"]).dt.days + 1).to_numpy()
+    starts = np.repeat(span["min"].to_numpy(), days)
+    offsets = np.arange(days.sum()) - np.repeat(np.cumsum(days) - days, days)
+    calendar = pd.DataFrame(
+        {
+            "date": (starts + offsets.astype("timedelta64[D]")).astype("datetime64[us]"),
+            "region": pd.Series(np.repeat(span.index.to_numpy(), days), dtype="str"),
+        }
+    )
+    daily = calendar.merge(rows, on=["region", "date"], how="left", validate="one_to_one")
+    for role in ("target", "driver"):
+        daily[role] = daily[role].to_numpy(dtype="float64", na_value=np.nan)
+    return daily[["date", "region", "target", "driver"]]
 
 
-def scale_series(valid: pd.DataFrame, series: SeriesConfig) -> tuple[pd.DataFrame, dict[str, MinMaxScaler]]:
-    """Validated table -> (scaled daily frame with SCALED_COLUMNS, {"target": ..., "driver": ...})."""
-    daily = to_daily_calendar(valid, series.region, series)
-    scalers = {role: fit_minmax(daily[role].to_numpy()) for role in ("target", "driver")}
-    for role, scaler in scalers.items():
-        daily[f"{role}_scaled"] = scaler.transform(daily[role].to_numpy())
+def fit_scalers(daily: pd.DataFrame) -> dict[str, dict[str, MinMaxScaler | None]]:
+    """Daily frame -> {region: {"target": scaler, "driver": scaler}}; None for a role with no observed value."""
+    out: dict[str, dict[str, MinMaxScaler | None]] = {}
+    for region, group in daily.groupby("region", sort=True):
+        out[str(region)] = {}
+        for role in ("target", "driver"):
+            values = group[role].to_numpy()
+            out[str(region)][role] = fit_minmax(values) if np.isfinite(values).any() else None
+    return out
+
+
+def scale_series(
+    valid: pd.DataFrame, series: SeriesConfig
+) -> tuple[pd.DataFrame, dict[str, dict[str, MinMaxScaler | None]]]:
+    """Validated table -> (scaled daily frame with SCALED_COLUMNS, per-region scalers as :func:`fit_scalers`).
+
+    Every selected region is scaled on its own history; a role with no observed value stays NaN.
+    """
+    try:
+        regions = series.regions(sorted(valid["region"].astype("str").unique()))
+    except ValueError as exc:
+        raise ScaleError(str(exc)) from exc
+    daily = to_daily_calendar(valid, regions, series)
+    scalers = fit_scalers(daily)
+    for role in ("target", "driver"):
+        low = daily["region"].map({r: s[role].minimum if s[role] else np.nan for r, s in scalers.items()})
+        span = daily["region"].map({r: s[role].span if s[role] else np.nan for r, s in scalers.items()})
+        daily[f"{role}_scaled"] = (daily[role] - low.to_numpy(dtype="float64")) / span.to_numpy(dtype="float64")
     return daily[SCALED_COLUMNS], scalers
 
 
-def scalers_from_dict(payload: dict[str, dict[str, float]]) -> dict[str, MinMaxScaler]:
-    """Inverse of ``{role: scaler.to_dict()}`` as saved in scaler.json."""
-    return {role: MinMaxScaler(**params) for role, params in payload.items()}
+def scalers_to_dict(scalers: dict[str, dict[str, MinMaxScaler | None]]) -> dict[str, dict[str, dict | None]]:
+    """Per-region scalers -> JSON-ready {region: {role: {"minimum", "maximum"} or None}} (scaler.json)."""
+    return {
+        region: {role: scaler.to_dict() if scaler else None for role, scaler in roles.items()}
+        for region, roles in scalers.items()
+    }
+
+
+def scalers_from_dict(payload: dict[str, dict[str, dict | None]]) -> dict[str, dict[str, MinMaxScaler | None]]:
+    """Inverse of :func:`scalers_to_dict`."""
+    return {
+        region: {role: MinMaxScaler(**params) if params else None for role, params in roles.items()}
+        for region, roles in payload.items()
+    }
 
 
 # -- Prefect task ---------------------------------------------------------------------
@@ -103,16 +144,19 @@ def scale(store: ArtifactStore, run_date: date, valid: dict, series: SeriesConfi
     table = store.load_table(valid)
     scaled, scalers = scale_series(table, series)
     scaled_ref = store.write_table("scale", run_date, "scaled", scaled)
-    scaler_ref = store.write_json("scale", run_date, "scaler", {role: s.to_dict() for role, s in scalers.items()})
+    scaler_ref = store.write_json("scale", run_date, "scaler", scalers_to_dict(scalers))
     outputs = {"scaled": scaled_ref.to_dict(), "scaler": scaler_ref.to_dict()}
     store.write_manifest("scale", run_date, {"fingerprint": key, "outputs": outputs})
+    no_driver = sorted(region for region, roles in scalers.items() if roles["driver"] is None)
     logger.info(
-        "scale: read %d validated rows; region %s -> %d calendar days (%d target, %d driver days missing); %s",
+        "scale: read %d validated rows; %d region(s) -> %d region-days (%d target, %d driver values missing)%s",
         len(table),
-        series.region,
+        len(scalers),
         len(scaled),
         scaled["target"].isna().sum(),
         scaled["driver"].isna().sum(),
-        {role: s.to_dict() for role, s in scalers.items()},
+        f"; no driver value at all in {', '.join(no_driver[:10])}" if no_driver else "",
     )
+    if len(scalers) == 1:
+        logger.info("scale: scalers %s", scalers_to_dict(scalers))
     return outputs | {"status": "ran"}

@@ -43,6 +43,9 @@ import pandas as pd
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = PROJECT_ROOT / "data"
 SHIPPED_INPUT = DEFAULT_ROOT / "source" / "china_nhc_national_2022.csv"
+SHIPPED_PROVINCES = DEFAULT_ROOT / "source" / "china_nhc_provinces_2022.csv"
+SHIPPED_INPUTS = (SHIPPED_INPUT, SHIPPED_PROVINCES)
+"""What an empty store starts from: the national series (region CN) and the 32 provincial units."""
 
 STAGES = ("ingest", "validate", "scale", "train", "predict", "extract", "report")
 LAYERS: dict[str, str] = (

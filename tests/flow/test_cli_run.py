@@ -30,18 +30,30 @@ def test_run_report_and_backfill_from_the_command_line(tmp_path: Path) -> None:
     assert "Hotspots (" in run.stdout and f"report:  {store}/07_report/latest/report.parquet" in run.stdout
     assert f"decided by {PipelineConfig().detect.decider}" in run.stdout and "(detection)" in run.stdout
     assert "Traceback" not in run.stderr
+    assert "regions of 33 regions" not in run.stdout and " of 33 regions, decided by" in run.stdout
+    assert f"regions: {store}/07_report/latest/regions.parquet" in run.stdout and "(top_regions)" in run.stdout
 
-    rep = hotspot("report", "--store", store, "--date", "2026-11-27", "--all", "--format", "json", home=home)
+    everything = hotspot("report", "--store", store, "--all", "--format", "json", home=home)
+    assert everything.returncode == 0, everything.stderr
+    assert len({row["region"] for row in json.loads(everything.stdout)}) == 33  # CN and the 32 provincial units
+    rep = hotspot(
+        "report", "--store", store, "--date", "2026-11-27", "--all", "--format", "json", "--region", "CN", home=home
+    )
     assert rep.returncode == 0, rep.stderr
     rows = json.loads(rep.stdout)
     assert len(rows) == 120 and rows[0]["date"].startswith("2022-05-16")
+    assert {row["trained_on"] for row in rows} == {"driver"}
+    unknown = hotspot("report", "--store", store, "--region", "Atlantis", home=home)
+    assert unknown.returncode == 1 and unknown.stderr.startswith("hotspot: error: region(s) Atlantis not in the report")
 
     hot = [row for row in rows if row["is_hotspot"]]
     assert hot, "the default detector flags no day of the shipped data"
     day = hot[0]["date"][:10]
-    why = hotspot("explain", day, "--store", store, home=home)
+    why = hotspot("explain", day, "--store", store, home=home)  # several regions: the national series by default
     assert why.returncode == 0, why.stderr
     assert why.stdout.startswith(f"{day} (CN): HOTSPOT (alarm, surge) by {hot[0]['detector']}")
+    ningxia = hotspot("explain", "2022-06-01", "--region", "Ningxia", "--store", store, home=home)
+    assert ningxia.returncode == 0 and ningxia.stdout.startswith("2022-06-01 (Ningxia): not a hotspot")
     not_scored = hotspot("explain", "2022-05-14", "--store", store, home=home)
     assert not_scored.returncode == 1 and not_scored.stderr.startswith("hotspot: error: 2022-05-14 is not a scored")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -53,14 +54,20 @@ def test_every_stage_writes_its_documented_artifacts(first_run: tuple[ArtifactSt
     folder = store.registry(model_id)
     for name in ("model.keras", "scaler.json", "model_card.json", "history.parquet"):
         assert (folder / name).is_file(), name
-    assert list(pd.read_parquet(folder / "history.parquet").columns) == ["epoch", "loss"]
-    assert set(pd.read_json(folder / "scaler.json").columns) == {"target", "driver"}
+    history = pd.read_parquet(folder / "history.parquet")
+    assert list(history.columns) == ["epoch", "region", "loss"] and history["region"].nunique() == 33
+    scalers = json.loads((folder / "scaler.json").read_text())
+    assert len(scalers) == 33 and set(scalers["CN"]) == {"target", "driver"}
     card = store.registered_models()[0]
     assert card["model_id"] == model_id
     assert card["train_config"]["epochs"] == 3
-    assert card["training_windows"] == 105  # 120 windows minus 15 that touch the 5 driver gaps
+    assert card["region_windows"]["CN"] == 105  # 120 windows minus 15 that touch the 5 driver gaps
+    assert card["region_windows"]["Beijing"] == 36  # provincial asymptomatic lists cover 68 of 122 days
+    # Ningxia published no asymptomatic case in the period: a constant driver teaches nothing.
+    assert card["trained_on"]["Ningxia"] == "target" and card["trained_on"]["CN"] == "driver"
+    assert sum(role == "driver" for role in card["trained_on"].values()) == 32
     assert {"tensorflow-cpu", "keras"} <= card["versions"].keys()
-    assert set(result["figures"]) == {"fit", "target", "loss", "detection"}
+    assert set(result["figures"]) == {"fit", "target", "loss", "detection", "top_regions"}
     for figure in result["figures"].values():
         assert Path(figure).stat().st_size > 10_000
     assert Path(result["report"]) == store.latest("report.parquet")
@@ -74,8 +81,8 @@ def test_every_stage_writes_its_documented_artifacts(first_run: tuple[ArtifactSt
 
 def test_the_decider_decides_and_the_study_verdict_is_kept(first_run: tuple[ArtifactStore, dict]) -> None:
     store, _ = first_run
-    report = pd.read_parquet(store.latest("report.parquet"))
-    detections = pd.read_parquet(store.latest("detections.parquet"))
+    report = pd.read_parquet(store.latest("report.parquet")).query("region == 'CN'")
+    detections = pd.read_parquet(store.latest("detections.parquet")).query("region == 'CN'")
     decider = FAST.detect.decider
     assert (report["detector"] == decider).all()
     scored = report["deviation_pct"].notna()
@@ -92,13 +99,31 @@ def test_the_decider_decides_and_the_study_verdict_is_kept(first_run: tuple[Arti
 
 def test_shipped_data_is_scored_forward_in_time(first_run: tuple[ArtifactStore, dict]) -> None:
     store, _ = first_run
-    report = pd.read_parquet(store.latest("report.parquet"))
+    everything = pd.read_parquet(store.latest("report.parquet"))
+    report = everything[everything["region"] == "CN"]
     assert len(report) == 120  # 122 days minus the first look_back days
     assert report["date"].is_monotonic_increasing
     assert report["date"].iloc[0] == pd.Timestamp("2022-05-16")
     unscored = store.read_table("report", RUN_DATE, "unscored")
-    assert len(unscored) == 2
+    assert len(unscored[unscored["region"] == "CN"]) == 2
     assert store.read_table("validate", RUN_DATE, "quarantine").empty
+
+
+def test_provinces_run_beside_the_national_series(first_run: tuple[ArtifactStore, dict]) -> None:
+    store, _ = first_run
+    report = pd.read_parquet(store.latest("report.parquet"))
+    regions = pd.read_parquet(store.latest("regions.parquet"))
+    assert report["region"].nunique() == 33 and len(regions) == 33
+    assert regions["hotspots"].is_monotonic_decreasing and regions["hotspots"].sum() == report["is_hotspot"].sum()
+    ningxia = regions.set_index("region").loc["Ningxia"]
+    assert ningxia["trained_on"] == "target" and "driver is constant" in ningxia["model_note"]
+    assert (report.loc[report["region"] == "Ningxia", "trained_on"] == "target").all()
+    # XPCC has no confirmed figure on 37 days: those days are unscored, with the reason.
+    unscored = store.read_table("report", RUN_DATE, "unscored")
+    xpcc = unscored[unscored["region"].str.startswith("XPCC")]
+    assert (xpcc["reason"] == "no published figure for the target on this day").sum() == 37
+    summary = (store.root / "07_report" / "latest" / "summary.md").read_text()
+    assert "in **33** region(s)" in summary and "## Regions (most hotspots first)" in summary
 
 
 def test_rerun_of_the_same_date_gives_the_same_report(first_run: tuple[ArtifactStore, dict]) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tasks import lstm
 from tasks.backtest import (
     ORACLE,
     PER_SEED_COLUMNS,
@@ -33,9 +34,8 @@ from tasks.backtest import (
 )
 from tasks.config import DETECTOR_NAMES, PipelineConfig
 from tasks.detectors import DetectorConfig, detector_config
-from tasks.predict import predict_roles
+from tasks.predict import fit_and_predict
 from tasks.scale import scale_series
-from tasks.train import fit_model, make_windows
 
 
 def test_score_detections_hand_made() -> None:
@@ -203,11 +203,10 @@ def test_lstm_forecasts_are_the_pipelines_predictions() -> None:
     """Series 0 of a grouped call gets exactly the model and forecast the pipeline computes for it alone."""
     frames = [simulate_pair("medium", seed)[0] for seed in (3, 4)]
     config = PipelineConfig()
-    grouped = lstm_forecasts(frames, config.train)
+    grouped = lstm_forecasts(frames, config.train, series_ids=[lstm.series_id("CN"), 7])
     alone = frames[0].assign(region="CN").rename(columns={"actual": "confirmed", "driver": "asymptomatic"})
     scaled, scalers = scale_series(alone, config.series)
-    model, _ = fit_model(make_windows(scaled["driver_scaled"].to_numpy(), 2), config.train)
-    predictions = predict_roles(model, scaled, scalers, 2)
+    predictions = fit_and_predict(scaled, scalers, config.train, config.series)
     pipeline = predictions.loc[predictions["role"] == "target", "predicted"].to_numpy()
     np.testing.assert_allclose(grouped[0], pipeline, rtol=1e-5, atol=1e-4)
     assert np.isnan(grouped[1][:2]).all() and np.isfinite(grouped[1][2:]).all()

@@ -7,9 +7,8 @@ import pytest
 
 from tasks.config import PipelineConfig
 from tasks.extract import extract_hotspots
-from tasks.predict import predict_roles
+from tasks.predict import fit_and_predict
 from tasks.scale import scale_series
-from tasks.train import fit_model, make_windows
 from tests.conftest import synthetic_pair
 
 pytestmark = pytest.mark.slow
@@ -21,8 +20,8 @@ def run_method(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     """The study end to end on a frame -> report indexed by day number."""
     scaled, scalers = scale_series(frame, CONFIG.series)
     train = CONFIG.train.model_copy(update={"seed": seed})
-    model, _ = fit_model(make_windows(scaled["driver_scaled"].to_numpy(), train.look_back), train)
-    report, _ = extract_hotspots(predict_roles(model, scaled, scalers, train.look_back), 10.0, train.look_back)
+    predictions = fit_and_predict(scaled, scalers, train, CONFIG.series)
+    report, _ = extract_hotspots(predictions, 10.0, train.look_back)
     return report.set_index(report["date"].dt.day_of_year - 1)
 
 

@@ -9,7 +9,7 @@ def test_defaults_are_the_reference_study() -> None:
     assert (c.train.look_back, c.train.units, c.train.epochs, c.train.batch_size) == (2, 4, 30, 3)
     assert (c.train.learning_rate, c.train.beta_1, c.train.beta_2) == (0.01, 0.9, 0.999)
     assert c.extract.threshold_pct == 10.0
-    assert (c.series.target, c.series.driver, c.series.region) == ("confirmed", "asymptomatic", "CN")
+    assert (c.series.target, c.series.driver, c.series.region) == ("confirmed", "asymptomatic", "all")
 
 
 def test_config_is_frozen() -> None:

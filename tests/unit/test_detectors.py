@@ -217,6 +217,31 @@ def test_run_detectors_long_format_and_errors() -> None:
         DetectorConfig(alpha_alarm=0.1, alpha_warning=0.05)
 
 
+def test_run_detectors_equals_each_detector_concatenated() -> None:
+    # run_detectors shares work (one validation, one calibrated fit per forecast for _calibrated and _ewma, one
+    # frame); its rows must still be exactly those of the registry functions, in the order asked for.
+    n = 80
+    mean = np.full(n, 40.0)
+    actual = nb_series(mean, 0.05, seed=3)
+    actual[[10, 33]] = np.nan
+    actual[60:63] += 40.0  # an outbreak: alerts, bands and EWMA carry-over are exercised
+    forecast = mean + np.where(np.arange(n) % 2, 3.0, -3.0)
+    forecast[[0, 45]] = [np.nan, -2.0]  # a missing and a clipped forecast
+    frame = make_frame(actual, np.arange(n, dtype=float))
+    calibration = (nb_series(np.full(20, 40.0), 0.05, seed=4), np.full(20, 40.0))
+    names = ["lstm_ewma", "seed", "naive_ewma", "ears_c3", "lstm_calibrated", "naive_calibrated", "ears_c1", "ears_c2"]
+    for config in (DetectorConfig(), DetectorConfig(sides="two-sided", hotspot_level="warning")):
+        out = run_detectors(frame, names, forecast, config, calibration=calibration)
+        # The older pairs are residuals of the LSTM forecast, so run_detectors gives them to lstm_* only.
+        parts = [
+            DETECTORS[name](frame, forecast, config, calibration=calibration if name.startswith("lstm_") else None)
+            for name in names
+        ]
+        pd.testing.assert_frame_equal(out, pd.concat(parts, ignore_index=True), check_exact=True)
+        assert out.loc[out["detector"] == "lstm_ewma", "is_hotspot"].iloc[60:63].any()
+        assert out["note"].str.contains("clipped to 0").any()
+
+
 def test_explain_driver_also_rising_and_target_alone() -> None:
     actual = [100.0] * 20 + [100.0, 130.0, 170.0, 400.0]
     rising = [300.0] * 20 + [300.0, 400.0, 500.0, 700.0]

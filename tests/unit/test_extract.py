@@ -7,6 +7,7 @@ from tasks.detectors import DetectorConfig
 from tasks.extract import (
     DETECTION_COLUMNS,
     HOTSPOT_COLUMNS,
+    MODEL_COLUMNS,
     REPORT_COLUMNS,
     apply_verdicts,
     detect_all,
@@ -41,7 +42,8 @@ def test_extract_scores_target_and_explains_unscored_days() -> None:
     )
     driver = target.assign(role="driver", actual=1.0, predicted=1.0)
     report, unscored = extract_hotspots(pd.concat([target, driver]), threshold_pct=10.0, look_back=2)
-    assert list(report.columns) == REPORT_COLUMNS
+    assert list(report.columns) == REPORT_COLUMNS + MODEL_COLUMNS
+    assert report["trained_on"].tolist() == ["driver", "driver"]
     assert report["date"].dt.day.tolist() == [3, 6]
     assert report["actual"].tolist() == [0, 9]
     assert np.isnan(report["deviation_pct"].iloc[0])
@@ -80,6 +82,8 @@ def test_apply_verdicts_keeps_the_study_and_takes_the_deciders_verdict() -> None
             "deviation_pct": [np.nan, 60.0],
             "is_hotspot": [False, True],
             "note": ["deviation undefined: actual = 0", ""],
+            "trained_on": "driver",
+            "model_note": "",
         }
     )
     detections = _detections(

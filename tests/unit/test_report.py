@@ -3,7 +3,17 @@ from datetime import date
 import pandas as pd
 
 from tasks.extract import DETECTION_COLUMNS, HOTSPOT_COLUMNS
-from tasks.report import REPORT_TABLE_COLUMNS, build_report, plot_detection, summary_markdown, table_records
+from tasks.report import (
+    REGION_COLUMNS,
+    REPORT_TABLE_COLUMNS,
+    build_report,
+    plot_detection,
+    plot_regions,
+    primary_region,
+    region_summary,
+    summary_markdown,
+    table_records,
+)
 
 
 def hotspots() -> pd.DataFrame:
@@ -27,6 +37,8 @@ def hotspots() -> pd.DataFrame:
             "direction": ["surge", "none", "none"],
             "severity": ["alarm", "none", "none"],
             "agreeing": ["seed,lstm_ewma", "", "seed"],
+            "trained_on": ["driver"] * 3,
+            "model_note": [""] * 3,
         }
     )[HOTSPOT_COLUMNS]
 
@@ -60,13 +72,18 @@ def test_report_marks_revised_target_days_new_hotspots_and_model() -> None:
 def test_summary_and_records() -> None:
     report = build_report(hotspots(), revisions(), None, "confirmed", "m1")
     unscored = pd.DataFrame({"date": [], "region": [], "reason": []})
-    text = summary_markdown(report, unscored, date(2022, 1, 6), 10.0, {"ingest": "ran", "train": "skipped (x)"})
+    regions = region_summary(report, unscored)
+    text = summary_markdown(
+        report, unscored, regions, date(2022, 1, 6), 10.0, {"ingest": "ran", "train": "skipped (x)"}
+    )
     assert (
-        "- hotspots (decided by `lstm_ewma`): **1** (33%); 1 alarm; 1 surge; new since the previous report: **1**"
+        "- hotspots (decided by `lstm_ewma`): **1** (33%) in 1 region(s); 1 alarm; 1 surge; new since the previous "
+        "report: **1**"
     ) in text
     assert "- the study's rule (deviation > 10 %) flags **2** (67%)" in text
     assert "- drop alerts (reported, not hotspots): 0" in text
-    assert "| 2022-01-03 | 10 | 3.0 | 0..8 | 0.001 | alarm surge | seed,lstm_ewma |" in text
+    assert "| 2022-01-03 | CN | 10 | 3.0 | 0..8 | 0.001 | alarm surge | seed,lstm_ewma |" in text
+    assert "- models: 1 region(s) trained on the driver, 0 on the target's own history" in text
     assert "| train | skipped (x) |" in text
     assert "days with actual = 0 (deviation undefined, never a study hotspot): 1" in text
     records = table_records(report)
@@ -83,7 +100,46 @@ def test_detection_figure_draws_band_and_alerts_by_level() -> None:
     rows["direction"] = ["none", "surge", "surge", "none", "drop"]
     rows["is_hotspot"] = [False, False, True, False, False]
     rows["guard_blocked"], rows["note"] = False, ""
-    fig = plot_detection(rows[DETECTION_COLUMNS], "lstm_ewma")
+    fig = plot_detection(rows[DETECTION_COLUMNS], "lstm_ewma", "CN")
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert labels == ["band (not a hotspot inside)", "actual", "expected", "alarm, surge (1; hotspots)",
                       "alarm, drop (1; not hotspots)", "warning, surge (1; not hotspots)"]  # fmt: skip
+
+
+def test_region_summary_ranks_regions_and_says_why_one_has_no_model() -> None:
+    cn = build_report(hotspots(), revisions(), None, "confirmed", "m1")
+    hb = cn.assign(region="HB", is_hotspot=False, is_new=False, trained_on="target", model_note="driver is constant")
+    unscored = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2022-01-01", "2022-01-01"]).astype("datetime64[us]"),
+            "region": ["HB", "XZ"],
+            "reason": ["first 2 day(s) of the series: not enough history", "region not modelled: no driver value"],
+        }
+    )
+    regions = region_summary(pd.concat([hb, cn], ignore_index=True), unscored)
+    assert list(regions.columns) == REGION_COLUMNS
+    assert regions["region"].tolist() == ["CN", "HB", "XZ"]  # most hotspots first, then cases
+    assert regions["hotspots"].tolist() == [1, 0, 0] and regions["cases"].tolist() == [40, 40, 0]
+    assert regions["days_scored"].tolist() == [3, 3, 0] and regions["days_unscored"].tolist() == [0, 1, 1]
+    assert regions["trained_on"].tolist() == ["driver", "target", "none"]
+    assert regions["model_note"].tolist() == ["", "driver is constant", "not modelled: no driver value"]
+    assert regions["last_hotspot"].iloc[0] == pd.Timestamp("2022-01-03") and pd.isna(regions["last_hotspot"].iloc[1])
+    assert primary_region(regions) == "CN" and primary_region(regions.iloc[1:]) == "HB"
+
+
+def test_top_regions_figure_has_one_panel_per_region() -> None:
+    days = pd.date_range("2022-01-03", periods=3, freq="D", unit="us")
+    rows = []
+    for region in ("A", "B", "C", "D"):
+        frame = pd.DataFrame({"date": days, "region": region, "detector": "lstm_ewma", "actual": [1.0, 2.0, 9.0]})
+        rows.append(frame)
+    detections = pd.concat(rows, ignore_index=True)
+    for col in ("expected", "lower", "upper", "score", "p_value", "p_surge", "p_drop", "driver"):
+        detections[col] = 1.0
+    detections["severity"], detections["direction"], detections["is_hotspot"] = "none", "none", False
+    detections["guard_blocked"], detections["note"] = False, ""
+    regions = pd.DataFrame({"region": ["B", "A", "C", "D"], "hotspots": [2, 1, 0, 0], "trained_on": "driver"})
+    fig = plot_regions(detections[DETECTION_COLUMNS], regions, "lstm_ewma")
+    assert [ax.get_title() for ax in fig.axes] == [
+        "B: 2 hotspot(s), driver", "A: 1 hotspot(s), driver", "C: 0 hotspot(s), driver", "D: 0 hotspot(s), driver"
+    ]  # fmt: skip
