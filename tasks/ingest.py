@@ -392,7 +392,8 @@ def date_range_of(table: pd.DataFrame) -> tuple[date, date] | None:
 def _receive_inputs(
     store: ArtifactStore, run_date: date, input_path: str | None, input_url: str | None, config: IngestConfig
 ) -> list[str]:
-    """Archive every new input (explicit file, URL, incoming folder; the shipped data for an empty store).
+    """Archive every new input (explicit file, URL, incoming folder; the shipped data for an empty store or one
+    that holds only the shipped data).
 
     Returns log lines. A file that cannot be read at all is archived as rejected (nothing is
     lost) and skipped; an explicitly given file or URL that is rejected fails the run.
@@ -411,7 +412,10 @@ def _receive_inputs(
         sources += [
             (p, "incoming") for p in sorted(store.incoming.iterdir()) if p.is_file() and not p.name.startswith(".")
         ]
-    if not sources and store.ledger().empty:
+    ledger = store.ledger()
+    if not sources and (ledger.empty or (ledger["origin"] == "shipped").all()):
+        # A store that holds only the shipped data set also gets files added to that set later
+        # (the provinces joined the national series); receiving a known file is a no-op.
         sources += [(path, "shipped") for path in SHIPPED_INPUTS]
 
     notes = []

@@ -119,6 +119,7 @@ def plot_detection(detections: pd.DataFrame, decider: str, region: str) -> Figur
 def plot_regions(detections: pd.DataFrame, regions: pd.DataFrame, decider: str) -> Figure:
     """Small multiples of the top regions (the first SMALL_MULTIPLES rows of ``regions``, ranked by
     :func:`region_summary`): each region's target, the decider's expected value, band and alerts."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
 
     top = regions["region"].head(SMALL_MULTIPLES).tolist()
@@ -133,7 +134,13 @@ def plot_regions(detections: pd.DataFrame, regions: pd.DataFrame, decider: str) 
         ax.set_title(f"{region}: {int(row['hotspots'])} hotspot(s), {row['trained_on']}", fontsize=9)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=7)
-        _draw_detection(ax, chosen[chosen["region"] == region].sort_values("date"), legend=False, marker_size=25)
+        rows = chosen[chosen["region"] == region].sort_values("date")
+        _draw_detection(ax, rows, legend=False, marker_size=25)
+        # The band can be far wider than the counts on a few days; scale to the counts so they stay readable.
+        ax.set_ylim(0, max(1.3 * float(rows["actual"].max(skipna=True) or 0), 5.0))
+        locator = AutoDateLocator(maxticks=5)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     return fig
 
 

@@ -167,3 +167,24 @@ def test_paths_outside_the_allowed_folders_are_refused(tmp_path: Path, monkeypat
     with pytest.raises(PermissionError, match="outside the allowed folders"):
         state.result()
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_store_started_on_the_national_file_alone_gets_the_provinces(tmp_path: Path) -> None:
+    """Stores created before the provinces were shipped receive them on their next run; a user's own store does not."""
+    from datetime import UTC, datetime
+
+    from tasks.store import SHIPPED_INPUT
+
+    older = ArtifactStore(tmp_path / "older")
+    older.receive(SHIPPED_INPUT, date(2026, 11, 1), "shipped", datetime.now(UTC), "accepted")
+    one_region = apply_overrides(FAST, {"series.region": "CN", "train.epochs": 1})
+    hotspot_pipeline(config=one_region, store_dir=str(older.root), run_date=RUN_DATE)
+    assert older.ledger()["name"].tolist() == ["china_nhc_national_2022.csv", "china_nhc_provinces_2022.csv"]
+    canonical = older.read_table("ingest", RUN_DATE, "canonical")
+    assert canonical["region"].nunique() == 33
+    assert set(older.read_table("scale", RUN_DATE, "scaled")["region"]) == {"CN"}  # series.region still selects
+
+    own = ArtifactStore(tmp_path / "own")
+    hotspot_pipeline(config=one_region, input_path=str(SHIPPED_INPUT), store_dir=str(own.root), run_date=RUN_DATE)
+    hotspot_pipeline(config=one_region, store_dir=str(own.root), run_date=RUN_DATE)
+    assert own.ledger()["origin"].tolist() == ["input"]
