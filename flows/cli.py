@@ -7,10 +7,12 @@ Exit codes: 0 ok, 1 the pipeline or the request failed (one line on stderr says 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -89,6 +91,73 @@ def embedded_server_settings() -> Iterator[None]:
         return
     with temporary_settings({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+class EarlyServer:
+    """Prefect's temporary API server, started while the command imports the pipeline.
+
+    Without PREFECT_API_URL every flow run starts a temporary server (a uvicorn subprocess, about
+    3 s) on its first API call. Starting it first lets the subprocess boot on the other core while
+    this process imports the pipeline; :meth:`wait` must be called before the first flow call,
+    since the server object counts as running before it answers.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def start(self) -> None:
+        from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_ENABLED
+
+        if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+            return
+        from prefect.server.api.server import SubprocessASGIServer
+
+        server = SubprocessASGIServer()  # the instance the flow's client will use (one per process)
+
+        def boot() -> None:
+            try:
+                server.start()
+            except BaseException as exc:  # re-raised in the main thread by wait()
+                self._error = exc
+
+        self._thread = threading.Thread(target=boot, name="prefect-temporary-server", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
+
+
+EARLY_SERVER = EarlyServer()
+
+
+def expects_new_work(store_dir: str | None, input_path: str | None, url: str | None) -> bool:
+    """Will this run most likely compute (new input, files waiting in incoming/, or a store never run)?
+
+    A guess used only to decide what to import early; a wrong guess costs time, never results.
+    """
+    if input_path or url:
+        return True
+    store = ArtifactStore(store_dir)
+    waiting = store.incoming.is_dir() and any(not p.name.startswith(".") for p in store.incoming.iterdir())
+    return waiting or not store.ledger_path.exists()
+
+
+def preload_compute_modules() -> None:
+    """Import TensorFlow/Keras and Great Expectations now, while the temporary server boots on the other core.
+
+    A run that validates and trains imports them anyway, inside its tasks; here the import overlaps
+    the server's start-up instead of following it.
+    """
+    import great_expectations  # noqa: F401
+
+    from tasks import lstm
+
+    lstm.ensure_registered()
 
 
 class _NoTraceback(logging.Filter):
@@ -216,12 +285,17 @@ def print_run(result: dict, threshold_pct: float) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
+    config = config_from([*args.set, *([f"series.region={args.region}"] if args.region else [])])
+    input_path = existing_file(args.input)
+    EARLY_SERVER.start()  # the command line is good: from here on the run needs the API
     from flows.pipeline import hotspot_pipeline
 
-    config = config_from([*args.set, *([f"series.region={args.region}"] if args.region else [])])
+    if expects_new_work(args.store, input_path, args.url):
+        preload_compute_modules()
+    EARLY_SERVER.wait()
     result = hotspot_pipeline(
         config=config,
-        input_path=existing_file(args.input),
+        input_path=input_path,
         input_url=args.url,
         store_dir=args.store,
         run_date=args.run_date,
@@ -231,13 +305,15 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_backfill(args: argparse.Namespace) -> int:
-    from flows.pipeline import hotspot_pipeline
-
     if args.end < args.start:
         raise CliError(f"--end {args.end} is before --start {args.start}")
     config = config_from([*args.set, *([f"series.region={args.region}"] if args.region else [])])
     days = pd.date_range(args.start, args.end, freq="D").date
     input_path = existing_file(args.input)
+    EARLY_SERVER.start()
+    from flows.pipeline import hotspot_pipeline
+
+    EARLY_SERVER.wait()
     for i, day in enumerate(days, 1):
         result = hotspot_pipeline(
             config=config, input_path=input_path, store_dir=args.store, run_date=day, backfill=True
@@ -342,8 +418,7 @@ def command_explain(args: argparse.Namespace) -> int:
 
 
 def command_backtest(args: argparse.Namespace) -> int:
-    from flows.backtest import DEFAULT_SCENARIOS, hotspot_backtest
-    from tasks.backtest import f1_pivot
+    from flows.backtest import DEFAULT_SCENARIOS
 
     config = config_from(args.set)
     unknown = [name for name in args.scenarios or [] if name not in DEFAULT_SCENARIOS]
@@ -351,6 +426,11 @@ def command_backtest(args: argparse.Namespace) -> int:
         raise CliError(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(DEFAULT_SCENARIOS)}")
     if args.seeds < 1:
         raise CliError(f"--seeds must be at least 1, got {args.seeds}")
+    EARLY_SERVER.start()
+    from flows.backtest import hotspot_backtest
+    from tasks.backtest import f1_pivot
+
+    EARLY_SERVER.wait()
     result = hotspot_backtest(
         config=config,
         seeds=args.seeds,
@@ -469,5 +549,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def entry() -> None:
+    """The ``hotspot`` console script: :func:`main`, then a fast exit.
+
+    The interpreter's own exit does three things in order: it runs the threading exit hooks and joins
+    the threads (Prefect drains its log and event workers there), runs the atexit handlers (the
+    temporary server is stopped there), then tears down every imported module one by one, which
+    takes 1-2 s once TensorFlow and Great Expectations are loaded. This does the first two the same
+    way, flushes the standard streams and skips the third. Every file the pipeline writes is closed
+    and renamed into place before its task returns, so nothing is left unwritten.
+    """
+    code = main()
+    shutdown_threads = getattr(threading, "_shutdown", None)
+    if shutdown_threads is None:  # not CPython: exit the ordinary way
+        sys.exit(code)
+    shutdown_threads()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

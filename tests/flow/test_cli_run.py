@@ -78,3 +78,24 @@ def test_bad_input_fails_with_one_line(tmp_path: Path) -> None:
     assert errors[0].startswith(
         "hotspot: error: IngestError: bad.csv: missing required column(s) confirmed, asymptomatic; found day, cases"
     )
+
+
+def test_a_rerun_without_new_data_imports_neither_tensorflow_nor_great_expectations(tmp_path: Path) -> None:
+    store, home = str(tmp_path / "store"), tmp_path / "prefect"
+    national = str(Path(__file__).resolve().parents[2] / "data" / "source" / "china_nhc_national_2022.csv")
+    first = hotspot("run", "--store", store, "--input", national, "--set", "train.epochs=2", home=home)
+    assert first.returncode == 0, first.stderr[-2000:]
+    probe = (
+        "import sys; from flows.cli import main; code = main(sys.argv[1:]); "
+        "print('heavy:', sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', "
+        "'great_expectations'})); sys.exit(code)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    rerun = subprocess.run(
+        [sys.executable, "-c", probe, "run", "--store", store, "--set", "train.epochs=2"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "ingest skipped" in rerun.stdout and "report skipped" in rerun.stdout
+    assert "heavy: []" in rerun.stdout

@@ -142,3 +142,31 @@ def test_csv_export_neutralises_spreadsheet_formulas() -> None:
     assert lines[2].endswith("'@SUM(1)")
     assert ",-1.0," not in lines[1]  # numbers are left alone
     assert neutralise_formulas(pd.DataFrame({"x": [-1.5]}))["x"].tolist() == [-1.5]
+
+
+def test_expects_new_work_guesses_from_inputs_and_store(tmp_path: Path) -> None:
+    from flows.cli import expects_new_work
+
+    store = ArtifactStore(tmp_path / "store")
+    assert expects_new_work(str(store.root), None, None)  # never run: the shipped data will be read
+    assert expects_new_work(str(store.root), "new.csv", None) and expects_new_work(str(store.root), None, "https://x")
+    store.ledger_path.parent.mkdir(parents=True)
+    store.ledger_path.write_bytes(b"")
+    assert not expects_new_work(str(store.root), None, None)  # a daily rerun with nothing new
+    store.incoming.mkdir()
+    (store.incoming / ".downloads").mkdir()
+    assert not expects_new_work(str(store.root), None, None)  # hidden entries are not inputs
+    (store.incoming / "day.csv").write_text("date,confirmed,asymptomatic\n")
+    assert expects_new_work(str(store.root), None, None)
+
+
+def test_early_server_is_not_started_when_an_api_url_is_set() -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.cli import EarlyServer
+
+    early = EarlyServer()
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        early.start()
+    assert early._thread is None
+    early.wait()  # nothing to wait for
