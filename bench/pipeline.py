@@ -39,16 +39,16 @@ PROBE = (
     "import resource, subprocess, sys, time, json; s = time.perf_counter(); "
     "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
     "print(json.dumps({'rc': p.returncode, 'seconds': time.perf_counter() - s, "
-    "'rss_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, 'out': p.stdout, 'err': p.stderr[-3000:]}))"
+    "'rss_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, 'out': p.stdout, 'err': p.stderr}))"
 )
 
 
 def measure(command: list[str], env: dict[str, str]) -> dict:
-    """Run a command in a fresh probe process -> {seconds, rss_kib, out}."""
+    """Run a command in a fresh probe process -> {rc, seconds, rss_kib, out, err}; exits if the command failed."""
     done = subprocess.run([sys.executable, "-c", PROBE, *command], env=env, capture_output=True, text=True, check=True)
     result = json.loads(done.stdout)
     if result["rc"] != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{result['err']}")
+        raise SystemExit(f"{' '.join(command)} failed:\n{result['err'][-3000:]}")
     return result
 
 

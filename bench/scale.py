@@ -34,15 +34,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pipeline import measure  # bench/ is not a package: its folder is put on sys.path above
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DAYS = 120
-PROBE = (
-    "import resource, subprocess, sys, time, json; s = time.perf_counter(); "
-    "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-    "print(json.dumps({'rc': p.returncode, 'seconds': time.perf_counter() - s, "
-    "'rss_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, 'out': p.stdout, 'err': p.stderr}))"
-)
 FINISHED = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) \| INFO +\| Task run '([a-z-]+)-[0-9a-f]+' - Finished", re.M)
 STARTED = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) \| INFO +\| Flow run .* - Beginning flow run", re.M)
 
@@ -71,14 +68,6 @@ def synthetic_regions(n: int, seed: int = 0) -> pd.DataFrame:
             )
         )
     return pd.concat(frames, ignore_index=True)
-
-
-def measure(command: list[str], env: dict[str, str]) -> dict:
-    done = subprocess.run([sys.executable, "-c", PROBE, *command], env=env, capture_output=True, text=True, check=True)
-    result = json.loads(done.stdout)
-    if result["rc"] != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{result['err'][-3000:]}")
-    return result
 
 
 def stage_seconds(log: str) -> dict[str, float]:
