@@ -410,8 +410,9 @@ def _ears_c3_cols(actual: np.ndarray, config: DetectorConfig) -> dict[str, np.nd
     threshold = config.ears_c3_threshold
     c2 = _ears_statistic(actual, config, config.guard_band_days)
     part = np.maximum(0.0, c2["stat"] - 1.0)
-    prev1 = np.concatenate([[np.nan], part[:-1]])
-    prev2 = np.concatenate([[np.nan, np.nan], part[:-2]])
+    # Sliced to T: for a series shorter than the shift the padding alone would be longer than the series.
+    prev1 = np.concatenate([[np.nan], part[:-1]])[: part.size]
+    prev2 = np.concatenate([[np.nan, np.nan], part[:-2]])[: part.size]
     stat = part + prev1 + prev2
     carry = prev1 + prev2
     cols = _blank(actual.shape[0])

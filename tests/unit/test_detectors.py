@@ -354,3 +354,19 @@ def test_ewma_false_alarm_rate_on_clean_series() -> None:
     scored = out["score"].notna()
     rate = out.loc[scored, "is_hotspot"].mean()
     assert rate <= 0.015, rate  # nominal 1 % (surges, one-sided)
+
+
+@pytest.mark.parametrize("days", [1, 2])
+def test_every_detector_scores_a_series_of_one_or_two_days(days: int) -> None:
+    """A region that has just started reporting: nothing to alarm on, a note per day, and no crash."""
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2022-01-01", periods=days, freq="D", unit="us"),
+            "actual": [5.0] * days,
+            "driver": [1.0] * days,
+        }
+    )
+    out = run_detectors(frame, list(DETECTOR_NAMES), np.full(days, np.nan), detector_config(DetectConfig(), 10.0))
+    assert len(out) == days * len(DETECTOR_NAMES)
+    assert not out["is_hotspot"].any()
+    assert (out.loc[out["detector"] == "ears_c3", "note"].str.startswith("fewer than")).all()
