@@ -73,26 +73,6 @@ def make_windows(values: np.ndarray, look_back: int) -> Windows:
     return Windows(frames[complete, :look_back].copy(), frames[complete, look_back].copy(), index)
 
 
-def fit_model(
-    windows: Windows, config: TrainConfig, on_epoch: Callable[[int, float], None] | None = None
-) -> tuple[keras.Model, list[float]]:
-    """Train a fresh, seeded model on (n, look_back) windows -> (model, loss per epoch)."""
-    if len(windows) < config.batch_size:
-        raise TrainError(
-            f"only {len(windows)} complete training window(s); need at least batch_size={config.batch_size}"
-        )
-    callback = None if on_epoch is None else (lambda epoch, losses: on_epoch(epoch, float(losses[0])))
-    result = lstm.fit_series([windows.x.astype("float32")], [windows.y.astype("float32")], config, on_epoch=callback)
-    return result.model, [float(v) for v in result.loss_history[:, 0]]
-
-
-def predict_windows(model: keras.Model, windows: Windows) -> np.ndarray:
-    """(n, look_back) windows -> (n,) scaled one-step predictions."""
-    if not len(windows):
-        return np.empty(0)
-    return lstm.predict_series(model, windows.x[np.newaxis]).astype("float64")[0]
-
-
 @dataclass(frozen=True)
 class TrainingPlan:
     """What each region is trained on, decided before any training.
@@ -253,10 +233,10 @@ def _register(
 
 def _fit(plan: TrainingPlan, config: TrainConfig, compute: ComputeConfig, logger: Any) -> lstm.Fitted:
     """Train the plan in this process (per-epoch progress) or on the Dask cluster (per-chunk progress)."""
-    xs, ys, ids = chunk_inputs(plan)
     if compute.dask_address:
         from tasks.scaleout import train_on_dask
 
+        xs, ys, ids = chunk_inputs(plan)
         logger.info("train: sending %d region(s) in chunks of %d to Dask at %s", len(xs), compute.regions_per_chunk,
                     compute.dask_address)  # fmt: skip
         return train_on_dask(xs, ys, ids, config, compute.regions_per_chunk, compute.dask_address)
@@ -266,7 +246,7 @@ def _fit(plan: TrainingPlan, config: TrainConfig, compute: ComputeConfig, logger
             spread = f" (median over {len(losses)} regions)" if len(losses) > 1 else ""
             logger.info("train: epoch %d/%d loss %.5f%s", epoch, config.epochs, float(np.median(losses)), spread)
 
-    return lstm.fit_weights(xs, ys, config, ids, on_epoch=progress, chunk_size=compute.regions_per_chunk)
+    return fit_plan(plan, config, compute.regions_per_chunk, on_epoch=progress)
 
 
 @task(name="train", cache_policy=NO_CACHE)
