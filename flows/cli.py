@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.config import DETECTOR_NAMES, PipelineConfig, apply_overrides
+from tasks.config import DETECTOR_NAMES, PipelineConfig, SeriesConfig, apply_overrides
 from tasks.store import ALLOWED_ROOTS_ENV, ArtifactStore
 
 FORMATS = ("table", "csv", "json")
@@ -232,6 +232,11 @@ def config_from(pairs: Sequence[str]) -> PipelineConfig:
         raise CliError(f"bad --set: {exc}".splitlines()[0]) from exc
 
 
+def run_config(args: argparse.Namespace) -> PipelineConfig:
+    """The config of ``run`` and ``backfill``: --set overrides, and --region as series.region."""
+    return config_from([*args.set, *([f"series.region={args.region}"] if args.region else [])])
+
+
 def existing_file(path: str | None) -> str | None:
     if not path:
         return None
@@ -285,7 +290,7 @@ def print_run(result: dict, threshold_pct: float) -> None:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    config = config_from([*args.set, *([f"series.region={args.region}"] if args.region else [])])
+    config = run_config(args)
     input_path = existing_file(args.input)
     EARLY_SERVER.start()  # the command line is good: from here on the run needs the API
     from flows.pipeline import hotspot_pipeline
@@ -307,7 +312,7 @@ def command_run(args: argparse.Namespace) -> int:
 def command_backfill(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise CliError(f"--end {args.end} is before --start {args.start}")
-    config = config_from([*args.set, *([f"series.region={args.region}"] if args.region else [])])
+    config = run_config(args)
     days = pd.date_range(args.start, args.end, freq="D").date
     input_path = existing_file(args.input)
     EARLY_SERVER.start()
@@ -455,11 +460,10 @@ def command_backtest(args: argparse.Namespace) -> int:
 def command_report(args: argparse.Namespace) -> int:
     table = load_report(ArtifactStore(args.store), args.date)
     if args.region:
-        wanted = [part.strip() for part in args.region.split(",") if part.strip()]
-        unknown = sorted(set(wanted) - set(table["region"]))
-        if unknown:
-            known = ", ".join(sorted(table["region"].unique())[:12])
-            raise CliError(f"region(s) {', '.join(unknown)} not in the report (regions: {known} ...)")
+        try:  # the same selection rules as the run's series.region
+            wanted = SeriesConfig(region=args.region).regions(sorted(table["region"].unique()))
+        except ValueError as exc:
+            raise CliError(str(exc).replace("not in the data", "not in the report")) from exc
         table = table[table["region"].isin(wanted)]
     if not args.all:
         table = table[table["is_hotspot"]]

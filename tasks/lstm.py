@@ -71,6 +71,11 @@ def steps_per_epoch(n_windows: Sequence[int] | np.ndarray, batch_size: int) -> n
     return -(-np.asarray(n_windows, dtype="int64") // batch_size)
 
 
+def chunk_bounds(n_series: int, chunk_size: int) -> list[tuple[int, int]]:
+    """[(lo, hi), ...] half-open ranges of consecutive chunks covering n_series (in process and on Dask alike)."""
+    return [(lo, min(lo + chunk_size, n_series)) for lo in range(0, n_series, chunk_size)]
+
+
 def _seed_u64(seed: int) -> int:
     return seed % (1 << 64)
 
@@ -594,7 +599,7 @@ def fit_weights(
         raise ValueError(f"series_ids must be {len(xs)} non-negative ints; got shape {ids.shape}")
     train_block = _engine(config)
     s_total = len(xs)
-    bounds = [(a, min(a + chunk_size, s_total)) for a in range(0, s_total, chunk_size)]
+    bounds = chunk_bounds(s_total, chunk_size)
     chunks: list[_Chunk | None] = [None] * len(bounds)
     block = progress_every if on_epoch is not None else config.epochs
     seed = tf.constant(_seed_i64(config.seed), tf.int64)

@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks import lstm
 from tasks.config import SeriesConfig, TrainConfig
-from tasks.scale import MinMaxScaler, scalers_from_dict
+from tasks.scale import MinMaxScaler, scaler_arrays, scalers_from_dict
 from tasks.store import ArtifactStore, code_version, fingerprint
 
 if TYPE_CHECKING:
@@ -65,23 +65,22 @@ def predict_regions(
     target's own history for a fallback region). Each role is scaled back with its region's scaler.
     Regions without a model get NaN predictions, ``trained_on`` "none" and the note saying why.
     """
-    in_model = scaled["region"].isin(model_regions).to_numpy()
+    row = pd.Index(model_regions).get_indexer(scaled["region"])
+    in_model = row >= 0
     parts = []
     for role in ROLES:
         matrix, position = region_matrix(scaled, f"{role}_scaled", model_regions)
         predicted = predict_matrix(model, matrix, look_back)
-        row = pd.Index(model_regions).get_indexer(scaled["region"])
         predicted_scaled = np.full(len(scaled), np.nan)
         predicted_scaled[in_model] = predicted[row[in_model], position[in_model]]
-        low = scaled["region"].map({r: s[role].minimum if s[role] else np.nan for r, s in scalers.items()})
-        span = scaled["region"].map({r: s[role].span if s[role] else np.nan for r, s in scalers.items()})
+        low, span = scaler_arrays(scaled["region"], scalers, role)
         part = pd.DataFrame(
             {
                 "date": scaled["date"],
                 "region": scaled["region"],
                 "role": role,
                 "actual": scaled[role],
-                "predicted": predicted_scaled * span.to_numpy(dtype="float64") + low.to_numpy(dtype="float64"),
+                "predicted": predicted_scaled * span + low,
                 "actual_scaled": scaled[f"{role}_scaled"],
                 "predicted_scaled": predicted_scaled,
             }

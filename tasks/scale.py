@@ -94,6 +94,15 @@ def fit_scalers(daily: pd.DataFrame) -> dict[str, dict[str, MinMaxScaler | None]
     return out
 
 
+def scaler_arrays(
+    regions: pd.Series, scalers: dict[str, dict[str, MinMaxScaler | None]], role: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) region of each row -> ((N,) minimum, (N,) span) of that region's ``role`` scaler; NaN without one."""
+    low = regions.map({r: s[role].minimum if s[role] else np.nan for r, s in scalers.items()})
+    span = regions.map({r: s[role].span if s[role] else np.nan for r, s in scalers.items()})
+    return low.to_numpy(dtype="float64"), span.to_numpy(dtype="float64")
+
+
 def scale_series(
     valid: pd.DataFrame, series: SeriesConfig
 ) -> tuple[pd.DataFrame, dict[str, dict[str, MinMaxScaler | None]]]:
@@ -108,9 +117,8 @@ def scale_series(
     daily = to_daily_calendar(valid, regions, series)
     scalers = fit_scalers(daily)
     for role in ("target", "driver"):
-        low = daily["region"].map({r: s[role].minimum if s[role] else np.nan for r, s in scalers.items()})
-        span = daily["region"].map({r: s[role].span if s[role] else np.nan for r, s in scalers.items()})
-        daily[f"{role}_scaled"] = (daily[role] - low.to_numpy(dtype="float64")) / span.to_numpy(dtype="float64")
+        low, span = scaler_arrays(daily["region"], scalers, role)
+        daily[f"{role}_scaled"] = (daily[role].to_numpy() - low) / span
     return daily[SCALED_COLUMNS], scalers
 
 

@@ -23,11 +23,6 @@ from tasks import lstm
 from tasks.config import TrainConfig
 
 
-def chunk_bounds(n_series: int, chunk_size: int) -> list[tuple[int, int]]:
-    """[(lo, hi), ...] half-open index ranges of consecutive chunks covering n_series."""
-    return [(lo, min(lo + chunk_size, n_series)) for lo in range(0, n_series, chunk_size)]
-
-
 @task(name="train-chunk", cache_policy=NO_CACHE, task_run_name="train-chunk-{lo}")
 def train_chunk(
     xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], ids: np.ndarray, config: TrainConfig, lo: int
@@ -42,7 +37,7 @@ def train_chunks(
 ) -> lstm.Fitted:
     """Submit every chunk to the flow's task runner and stack the results in region order."""
     logger = get_run_logger()
-    bounds = chunk_bounds(len(xs), chunk_size)
+    bounds = lstm.chunk_bounds(len(xs), chunk_size)
     futures = [train_chunk.submit(xs[lo:hi], ys[lo:hi], ids[lo:hi], config, lo) for lo, hi in bounds]
     parts = []
     for k, future in enumerate(futures, 1):
