@@ -11,6 +11,7 @@ import atexit
 import json
 import logging
 import os
+import shlex
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -23,6 +24,7 @@ import pandas as pd
 
 from tasks.config import DETECTOR_NAMES, PipelineConfig, SeriesConfig, apply_overrides
 from tasks.store import ALLOWED_ROOTS_ENV, ArtifactStore
+from tasks.text import has_control, terminal_safe, terminal_safe_lines
 
 FORMATS = ("table", "csv", "json")
 
@@ -114,6 +116,15 @@ class EarlyServer:
         from prefect.server.api.server import SubprocessASGIServer
 
         server = SubprocessASGIServer()  # the instance the flow's client will use (one per process)
+        launch = server._run_uvicorn_command
+
+        def launch_guarded() -> Any:
+            # Guard the server from the moment its process exists (also a restart on a taken port).
+            process = launch()
+            end_with_this_process(process.pid)
+            return process
+
+        server._run_uvicorn_command = launch_guarded
 
         def boot() -> None:
             try:
@@ -130,6 +141,46 @@ class EarlyServer:
             self._thread = None
         if self._error is not None:
             raise self._error
+
+
+REAPER = """
+import os, select, signal, sys, time
+parent, server = int(sys.argv[1]), int(sys.argv[2])
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+try:
+    fds = [os.pidfd_open(parent), os.pidfd_open(server)]
+except (OSError, AttributeError):
+    sys.exit(0)
+ready, _, _ = select.select(fds, [], [])
+if fds[0] in ready and fds[1] not in ready:
+    os.kill(server, signal.SIGTERM)
+    for _ in range(50):
+        time.sleep(0.1)
+        if select.select([fds[1]], [], [], 0)[0]:
+            sys.exit(0)
+    os.kill(server, signal.SIGKILL)
+"""
+"""Waits for the CLI process or its server to end; if the CLI goes first (e.g. SIGKILL), ends the server."""
+
+
+def end_with_this_process(server_pid: int) -> None:
+    """Make sure the temporary server (a child process) ends when this process ends, however it ends.
+
+    Prefect stops the server from an exit hook, which a SIGKILL never runs; the server would then live
+    on, orphaned. A tiny watcher process in its own session (so Ctrl+C in the terminal does not stop it
+    first) waits on both process ids and ends the server when this process is gone. Linux pidfds; where
+    they are missing the watcher exits at once and behaviour is as before.
+    """
+    import subprocess
+
+    subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", REAPER, str(os.getpid()), str(server_pid)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
 
 
 EARLY_SERVER = EarlyServer()
@@ -189,15 +240,24 @@ def quiet_console_tracebacks() -> None:
                 handler.addFilter(_NoTraceback())
 
 
+def safe_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every text cell of ``frame`` through :func:`terminal_safe`."""
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_string_dtype(out[col]) or out[col].dtype == object:
+            out[col] = out[col].map(lambda v: terminal_safe(v) if isinstance(v, str) else v)
+    return out
+
+
 def format_frame(frame: pd.DataFrame, fmt: str) -> str:
     """Render a report table as an aligned table, CSV or JSON records."""
     if fmt == "csv":
-        return neutralise_formulas(frame).to_csv(index=False, date_format="%Y-%m-%d")
+        return neutralise_formulas(safe_cells(frame)).to_csv(index=False, date_format="%Y-%m-%d")
     if fmt == "json":
         return frame.to_json(orient="records", date_format="iso", date_unit="s", indent=2) + "\n"
     if frame.empty:
         return "(no rows)\n"
-    shown = frame.copy()
+    shown = safe_cells(frame)
     if "note" in shown and (shown["note"] == "").all():
         shown = shown.drop(columns="note")  # an all-empty column only widens the table
     shown["date"] = shown["date"].dt.strftime("%Y-%m-%d")
@@ -263,12 +323,23 @@ RUN_ROWS = 40
 """Hotspot rows ``run`` prints (the newest); ``hotspot report`` prints them all."""
 
 
+def explain_hint(day: pd.Timestamp, region: str, name_region: bool) -> str:
+    """The ``hotspot explain`` command for one day, ready to paste: the region quoted for the shell (a name
+    may hold quotes or ``;``); a name holding control characters is left out rather than printed."""
+    command = f"hotspot explain {day:%Y-%m-%d}"
+    if name_region and not has_control(region):
+        command += f" --region {shlex.quote(region)}"
+    return command
+
+
 def print_run(result: dict, threshold_pct: float) -> None:
     table = load_report(ArtifactStore(result["store"]), date.fromisoformat(result["run_date"]))
     hot = table[table["is_hotspot"]].sort_values(["date", "region"])
     decider = table["detector"].iloc[0] if len(table) else "-"
     regions = table["region"].nunique()
     print(f"\nRun date {result['run_date']}: " + ", ".join(f"{k} {v}" for k, v in result["stages"].items()))
+    for note in result.get("arrivals", []):
+        print(f"  received: {terminal_safe(note)}")
     where = f" in {hot['region'].nunique()} of {regions} regions" if regions > 1 else ""
     print(
         f"\nHotspots ({len(hot)} of {len(table)} scored days{where}, decided by {decider}; "
@@ -278,8 +349,7 @@ def print_run(result: dict, threshold_pct: float) -> None:
     print(format_frame(hotspot_view(hot.tail(RUN_ROWS)), "table"), end="")
     if len(hot):
         last = hot.iloc[-1]
-        region = f" --region '{last['region']}'" if regions > 1 else ""
-        print(f"Why a day is (or is not) a hotspot: hotspot explain {last['date']:%Y-%m-%d}{region}")
+        print(f"Why a day is (or is not) a hotspot: {explain_hint(last['date'], str(last['region']), regions > 1)}")
     if regions > 1:
         print(f"regions: {result['regions']}  (one row per region, most hotspots first)")
     print(f"\nreport:  {result['report']}")
@@ -418,7 +488,7 @@ def command_explain(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
     else:
-        sys.stdout.write(explanation_text(info))
+        sys.stdout.write(terminal_safe_lines(explanation_text(info)))
     return 0
 
 
@@ -542,14 +612,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         with embedded_server_settings():
             return args.handler(args)
     except CliError as exc:
-        print(f"hotspot: error: {exc}", file=sys.stderr)
+        print(f"hotspot: error: {terminal_safe(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:
         # The CLI boundary: people and scripts get one line; developers can ask for more.
         if os.environ.get("HOTSPOT_DEBUG"):
             raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        print(f"hotspot: error: {type(exc).__name__}: {first}", file=sys.stderr)
+        print(f"hotspot: error: {type(exc).__name__}: {terminal_safe(first)}", file=sys.stderr)
         return 1
 
 

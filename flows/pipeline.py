@@ -8,13 +8,14 @@ daily run without new data recomputes nothing.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from prefect import flow
 from prefect.runtime import flow_run
 
 from tasks.config import PipelineConfig
 from tasks.extract import extract
-from tasks.ingest import ingest
+from tasks.ingest import ingest, preflight
 from tasks.predict import predict
 from tasks.report import publish, report
 from tasks.scale import scale
@@ -47,6 +48,9 @@ def hotspot_pipeline(
     roots = allowed_roots()
     store = ArtifactStore(confine(store_dir, roots) if store_dir else None)
     input_path = str(confine(input_path, roots)) if input_path else None
+    if input_path:
+        # Cheap checks first, so a file that is far too large fails at once instead of after waiting for the lock.
+        preflight(Path(input_path), config.ingest)
     with store.lock(config.lock_wait_s, holder=f"flow run {flow_run.name} for {day}"):
         return run_stages(store, day, config, input_path, input_url, backfill)
 

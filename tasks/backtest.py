@@ -929,7 +929,9 @@ def backtest(
     chart = plot_backtest(summary, target_far)
     png = store.write_with(store.path("backtest", run_date, "comparison.png"), lambda p: chart.savefig(p, dpi=110))
     for name, path in (("markdown", md_path), ("chart", png)):
-        outputs[name] = {"path": str(path), "sha256": sha256_file(path), "rows": None}
+        outputs[name] = store.ref(path).to_dict()
     store.write_manifest("backtest", run_date, {"fingerprint": key, "outputs": outputs})
-    logger.info("backtest: %d scenario(s) x %d seed(s); wrote %s", len(scenarios), seeds, outputs["summary"]["path"])
+    logger.info(
+        "backtest: %d scenario(s) x %d seed(s); wrote %s", len(scenarios), seeds, store.resolve(outputs["summary"])
+    )
     return outputs | {"status": "ran"}

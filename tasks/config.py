@@ -6,20 +6,48 @@ documented where it is defined. Defaults are the reference study's values.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+COUNT_COLUMNS = ("confirmed", "asymptomatic")
+"""The canonical count columns a series can be (tasks.ingest writes exactly these)."""
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Floats must be finite: an Infinity or NaN setting would only fail much later, deep in a stage.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        """``epochs: true`` must not quietly mean 1 epoch: a boolean is not a number here."""
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                if field.annotation in (int, float) and isinstance(data.get(name), bool):
+                    raise ValueError(f"{name} = {data[name]!r}: a boolean is not accepted as a number")
+        return data
 
 
 class IngestConfig(_Frozen):
     default_region: str = Field(
         default="CN",
-        description="Region code given to every row when the input has no region column.",
+        description="Region code given to every row when the input has no region column at all. In a file that "
+        "has a region column, an empty region cell is a bad row (quarantined with its reason), never this default.",
         min_length=1,
+    )
+    max_file_mb: float = Field(
+        default=500,
+        description="Largest input file accepted, in MB; a larger file is rejected before it is read.",
+        gt=0,
+    )
+    max_line_chars: int = Field(
+        default=100_000,
+        description="Longest line (row) of a CSV file, in characters: a longer row is quarantined with its line "
+        "number (its cells cut short), and a file whose first line is longer is rejected as no table. Bounds the "
+        "work spent on one malformed line.",
+        ge=100,
     )
     max_download_mb: float = Field(default=100, description="Largest file accepted from an input URL, in MB.", gt=0)
     download_timeout_s: float = Field(default=30, description="Seconds to wait for an input URL to answer.", gt=0)
@@ -57,6 +85,19 @@ class SeriesConfig(_Frozen):
         default="asymptomatic",
         description="Canonical column the model is trained on (the study: local new asymptomatic).",
     )
+
+    @model_validator(mode="after")
+    def _known_and_distinct(self) -> SeriesConfig:
+        for role in ("target", "driver"):
+            if getattr(self, role) not in COUNT_COLUMNS:
+                raise ValueError(
+                    f"{role} = {getattr(self, role)!r} is not a column of the data; use one of "
+                    f"{', '.join(COUNT_COLUMNS)}"
+                )
+        if self.target == self.driver:
+            raise ValueError(f"target and driver are both {self.target!r}; they must differ")
+        return self
+
     region: str = Field(
         default="all",
         description="Regions modelled and scored: 'all' (every region in the data: with the shipped data the "
@@ -311,20 +352,60 @@ class PipelineConfig(_Frozen):
     )
 
 
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc if not str(part).startswith("function-"))
+
+
+def describe_errors(error: ValidationError, overrides: dict[str, Any] | None = None) -> str:
+    """A pydantic error -> one line per problem naming the key, the value given and the rule broken."""
+    lines = []
+    for item in error.errors():
+        key = _dotted(item["loc"])
+        value = (overrides or {}).get(key, item.get("input"))
+        shown = f" = {value!r}" if key and not isinstance(value, dict) else ""
+        lines.append(f"{key or 'config'}{shown}: {item['msg'].removeprefix('Value error, ')}")
+    return "; ".join(lines)
+
+
+def _known_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for name, value in data.items():
+        keys.append(prefix + name)
+        if isinstance(value, dict):
+            keys += _known_keys(value, f"{prefix}{name}.")
+    return keys
+
+
 def apply_overrides(config: PipelineConfig, overrides: dict[str, Any]) -> PipelineConfig:
     """Return a copy of ``config`` with dotted-key overrides, e.g. ``{"train.epochs": 5}``.
 
-    Values are validated by the models; an unknown key raises ``ValueError``.
+    A section may be given as a whole dict, merged into it (``{"train": {"epochs": 5}}``). Values
+    are validated by the models; an unknown key or a bad value raises ``ValueError`` whose one-line
+    message names the key, the value and the rule.
     """
     data = config.model_dump()
     for dotted, value in overrides.items():
         node = data
         *parents, leaf = dotted.split(".")
+        known = True
         for part in parents:
             if not isinstance(node.get(part), dict):
-                raise ValueError(f"unknown config key {dotted!r}")
+                known = False
+                break
             node = node[part]
-        if leaf not in node or isinstance(node[leaf], dict):
-            raise ValueError(f"unknown config key {dotted!r}")
-        node[leaf] = value
-    return PipelineConfig.model_validate(data)
+        if not known or leaf not in node:
+            close = difflib.get_close_matches(dotted, _known_keys(data), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(f"unknown config key {dotted!r}{hint}")
+        if isinstance(node[leaf], dict):
+            if not isinstance(value, dict):
+                fields = ", ".join(f"{dotted}.{name}" for name in list(node[leaf])[:4])
+                raise ValueError(f"{dotted} is a section, not a value; set its fields ({fields}, ...) or give a JSON "
+                                 "object")  # fmt: skip
+            node[leaf] = node[leaf] | value
+        else:
+            node[leaf] = value
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(describe_errors(exc, overrides)) from None

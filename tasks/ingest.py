@@ -6,7 +6,7 @@ Canonical table, one row per (region, date) as received (duplicates are the vali
 column         dtype           meaning
 =============  ==============  ===========================================================
 date           datetime64[us]  reporting day; NaT when the cell could not be read
-region         str             region code; ``IngestConfig.default_region`` if absent
+region         str             region code; ``IngestConfig.default_region`` if the file has no region column
 confirmed      float64         local new confirmed cases; NaN = no published figure
 asymptomatic   float64         local new asymptomatic infections; NaN = no published figure
 source_file    str             archived file the row's current values came from
@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -39,7 +41,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import IngestConfig
-from tasks.store import SHIPPED_INPUTS, ArtifactStore, code_version, fingerprint
+from tasks.store import SHIPPED_INPUTS, ArtifactStore, code_version, fingerprint, short_name
+from tasks.text import terminal_safe
 
 CANONICAL_COLUMNS = ["date", "region", "confirmed", "asymptomatic", "source_file", "source_row", "ingest_error"]
 REVISION_COLUMNS = ["region", "date", "column", "old_value", "new_value", "source_file"]
@@ -98,20 +101,38 @@ def normalise_header(name: object) -> str:
     return re.sub(r"[\s\-]+", "_", text)
 
 
-def map_headers(columns: list[str]) -> dict[str, str]:
+def map_headers(columns: list[str], notes: list[str] | None = None) -> dict[str, str]:
     """Map canonical names to the source columns that provide them.
 
-    Raises IngestError naming the missing canonical columns and the headers accepted for them.
+    When several accepted headers of one canonical column are present, the first in
+    HEADER_ALIASES' priority order is used and ``notes`` (if given) says which and what was left.
+    Raises IngestError naming the missing canonical columns and the headers accepted for them,
+    or when two columns with the same (normalised) name could both be the one to use.
     """
-    by_norm: dict[str, str] = {}
-    for col in columns:
-        by_norm.setdefault(normalise_header(col), col)
+    by_norm: dict[str, list[str]] = {}
+    where: dict[str, list[int]] = {}
+    for position, col in enumerate(columns, 1):
+        by_norm.setdefault(normalise_header(col), []).append(col)
+        where.setdefault(normalise_header(col), []).append(position)
     mapping: dict[str, str] = {}
     for canonical, aliases in HEADER_ALIASES.items():
-        for alias in aliases:
-            if alias in by_norm:
-                mapping[canonical] = by_norm[alias]
-                break
+        present = [alias for alias in aliases if alias in by_norm]
+        if not present:
+            continue
+        chosen = by_norm[present[0]]
+        if len(chosen) > 1:
+            # Same name twice: nothing says which column holds the figures.
+            positions = ", ".join(str(p) for p in where[present[0]])
+            raise IngestError(
+                f"columns {positions} have the same name {present[0]!r}: which one holds the {canonical} figures "
+                "is ambiguous; rename or remove the extra column"
+            )
+        mapping[canonical] = chosen[0]
+        others = [by_norm[alias][0] for alias in present[1:]]
+        if others and notes is not None:
+            notes.append(
+                f"{canonical}: used column {chosen[0]!r}; also present and not used: {', '.join(map(repr, others))}"
+            )
     missing = [c for c in REQUIRED if c not in mapping]
     if missing:
         accepted = "; ".join(f"{c}: {', '.join(HEADER_ALIASES[c])}" for c in missing)
@@ -147,15 +168,20 @@ def parse_dates(values: pd.Series) -> pd.Series:
     return parsed.astype("datetime64[us]")
 
 
-def parse_counts(values: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Read a count column -> (float64 values, per-row error text).
+PLAIN_COUNT = re.compile(r"\d+")
+
+
+def parse_counts(values: pd.Series) -> tuple[pd.Series, pd.Series, int]:
+    """Read a count column -> (float64 values, per-row error text, cells read from another notation).
 
     Empty cells are gaps (NaN, no error). Thousands separators ("1,234") are removed.
-    Text that is not a number becomes NaN with an error naming the cell's content.
+    Text that is not a number becomes NaN with an error naming the cell's content. Numbers
+    written otherwise than as plain digits ("1e3", "+5", "7.0", "-0") are read as numbers
+    (the validator then judges them) and counted, so the reader can say so.
     """
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = values.astype("float64")
-        return numbers, pd.Series("", index=values.index, dtype="str")
+        return numbers, pd.Series("", index=values.index, dtype="str"), 0
     text = values.astype("str").str.strip()
     blank = values.isna() | text.isin(["", "nan", "NaN", "None", "<NA>"])
     cleaned = text.str.replace(r"(?<=\d),(?=\d{3})", "", regex=True)
@@ -163,11 +189,15 @@ def parse_counts(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     bad = numbers.isna() & ~blank
     errors = pd.Series("", index=values.index, dtype="str")
     errors[bad] = "not a number: " + text[bad].str.slice(0, 40)
-    return numbers, errors
+    read = numbers.notna() & ~blank
+    other = int((read & ~cleaned.str.fullmatch(PLAIN_COUNT).fillna(False).astype(bool)).sum())
+    return numbers, errors, other
 
 
 ROW_ERROR = "__row_error"  # per-row problem found while splitting the file into fields
 DELIMITERS = (",", ";", "\t", "|")
+MAX_HEADER_CHARS = 200
+LONE_CR = re.compile(r"\r(?!\n)")
 
 
 def decode(data: bytes) -> tuple[str, list[str]]:
@@ -184,53 +214,123 @@ def decode(data: bytes) -> tuple[str, list[str]]:
         raise IngestError(f"not readable as UTF-8 or GB18030/GBK text (byte {exc.start})") from exc
 
 
-def split_csv(text: str) -> tuple[pd.DataFrame, list[str]]:
-    """CSV text -> (raw string cells with the header's columns + ROW_ERROR, repairs made).
+LINE_ROW = "__line"  # physical line (1-based) where each row starts, for tracing
 
-    The delimiter is the one of DELIMITERS that splits the header into the most fields
-    (a file saved with ';' is read, and the repair is reported). A row with fewer or more
-    fields than the header (a line cut off in transfer) keeps its cells but gets a row error.
-    Blank lines are skipped.
+
+def split_csv(text: str, max_line_chars: int) -> tuple[pd.DataFrame, list[str]]:
+    """CSV text -> (raw string cells with the header's columns + ROW_ERROR + LINE_ROW, repairs made).
+
+    Records are split by the csv module on ``\n`` / ``\r\n`` only and honour quoting, so a
+    quoted cell may hold a line break or a Unicode line separator (U+2028, U+0085) without
+    splitting its row. The delimiter is the one of DELIMITERS that splits the first line into
+    the most fields (a file saved with ';' is read, and the repair is reported). A row with
+    fewer or more fields than the header (a line cut off in transfer), or longer than
+    ``max_line_chars``, keeps (shortened) cells but gets a row error. Blank lines are skipped;
+    line numbers stay those of the file.
     """
-    lines = text.splitlines()
-    header_line = next((line for line in lines if line.strip()), "")
+    first = text.split("\n", 1)[0]
+    header_line = next((line for line in text.split("\n", 64)[:64] if line.strip()), first)
     delimiter = max(DELIMITERS, key=lambda d: (header_line.count(d), d == ","))
     repairs = [] if delimiter == "," else [f"read with delimiter {delimiter!r} instead of ','"]
-    rows = [row for row in csv.reader(lines, delimiter=delimiter) if any(cell.strip() for cell in row)]
-    if not rows:
+    # The csv module's field limit is process-wide; lines are bounded by max_line_chars below instead.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
+    # Only \n and \r\n end a line; the csv module would also end one at a lone \r (or refuse it), so lone
+    # carriage returns travel through the parser as a noncharacter and are put back into their cells.
+    stand_in = next(c for c in "\ufdd0\ufdd1\ufdd2\ufdd3" if c not in text)
+    lone_cr = "\r" in text.replace("\r\n", "")
+    if lone_cr:
+        text = LONE_CR.sub(stand_in, text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header: list[str] | None = None
+    cells: list[list[str]] = []
+    errors: list[str] = []
+    lines: list[int] = []
+    start = 1
+    for row in reader:
+        line, start = start, reader.line_num + 1
+        if not any(cell.strip() for cell in row):
+            continue
+        length = sum(len(cell) for cell in row) + len(row) - 1
+        if header is None:
+            if length > max_line_chars or any(len(cell) > MAX_HEADER_CHARS for cell in row):
+                raise IngestError(
+                    f"the first line is {length:,} characters long, which is no header of a table of counts "
+                    f"(column names are at most {MAX_HEADER_CHARS} characters)"
+                )
+            header = [cell.replace(stand_in, "\r") for cell in row] if lone_cr else row
+            continue
+        problem = ""
+        if length > max_line_chars:
+            problem = f"line {line} is {length:,} characters long (limit ingest.max_line_chars = {max_line_chars:,})"
+            row = [cell[:40] for cell in row]
+        elif len(row) != len(header):
+            problem = f"row has {len(row)} of {len(header)} fields (cut off or misaligned?)"
+        if lone_cr:
+            row = [cell.replace(stand_in, "\r") for cell in row]
+        cells.append((row + [""] * len(header))[: len(header)])
+        errors.append(problem)
+        lines.append(line)
+    if header is None:
         raise IngestError("the file has no header line")
-    header, body = rows[0], rows[1:]
-    width = len(header)
-    errors = [
-        "" if len(row) == width else f"row has {len(row)} of {width} fields (cut off or misaligned?)" for row in body
-    ]
-    cells = [(row + [""] * width)[:width] for row in body]
     frame = pd.DataFrame(cells, columns=header, dtype="str") if cells else pd.DataFrame(columns=header, dtype="str")
     frame[ROW_ERROR] = pd.Series(errors, dtype="str")
+    frame[LINE_ROW] = pd.Series(lines, dtype="int64")
     return frame, repairs
 
 
-def read_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
+def check_size(path: Path, config: IngestConfig) -> int:
+    """Refuse a file larger than ``ingest.max_file_mb`` before anything reads it -> its size in bytes."""
+    size = path.stat().st_size
+    if size > config.max_file_mb * 1e6:
+        raise IngestError(
+            f"the file is {size / 1e6:,.1f} MB, larger than ingest.max_file_mb = {config.max_file_mb:g} MB"
+        )
+    return size
+
+
+def preflight(path: Path, config: IngestConfig) -> None:
+    """Checks that cost no reading (exists, supported type, size limit); raises IngestError naming the file."""
+    if not path.is_file():
+        raise IngestError(f"input file not found: {path}")
+    if path.suffix.lower() not in {".csv", ".txt", ".parquet"}:
+        raise IngestError(f"{path.name}: unsupported file type {path.suffix or '(none)'}; use .csv or .parquet")
+    try:
+        check_size(path, config)
+    except IngestError as exc:
+        raise IngestError(f"{path.name}: {exc}") from exc
+
+
+def read_table(path: Path, config: IngestConfig) -> tuple[pd.DataFrame, list[str]]:
     """Read CSV (UTF-8, UTF-8 with BOM, GB18030/GBK; , ; tab or |) or Parquet -> (raw cells, repairs made)."""
     suffix = path.suffix.lower()
+    if suffix not in {".csv", ".txt", ".parquet"}:
+        raise IngestError(f"unsupported file type {suffix or '(none)'}; use .csv or .parquet")
+    check_size(path, config)
     if suffix == ".parquet":
         try:
-            return pd.read_parquet(path), []
+            frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for a broken file
             raise IngestError(f"not a readable Parquet file ({type(exc).__name__})") from exc
-    if suffix not in {".csv", ".txt"}:
-        raise IngestError(f"unsupported file type {suffix or '(none)'}; use .csv or .parquet")
+        return frame, []
     data = path.read_bytes()
     if not data.strip():
         raise IngestError("the file is empty")
     text, repairs = decode(data)
-    frame, more = split_csv(text)
+    frame, more = split_csv(text, config.max_line_chars)
     return frame, repairs + more
 
 
+_HELPER_COLUMNS = (ROW_ERROR, LINE_ROW)
+
+
 def canonicalise(raw: pd.DataFrame, config: IngestConfig, source_file: str = "") -> IngestResult:
-    """Raw cells (any accepted headers) -> canonical table sorted by region and date."""
-    mapping = map_headers([str(c) for c in raw.columns if c != ROW_ERROR])
+    """Raw cells (any accepted headers) -> canonical table sorted by region and date.
+
+    ``config.default_region`` is used only when the file has no region column at all: an empty
+    region cell in a file that has one is a bad row (quarantined with its reason), never a guess.
+    """
+    notes: list[str] = []
+    mapping = map_headers([str(c) for c in raw.columns if c not in _HELPER_COLUMNS], notes)
     index = raw.index
     errors: list[pd.Series] = []
     if ROW_ERROR in raw:
@@ -242,43 +342,55 @@ def canonicalise(raw: pd.DataFrame, config: IngestConfig, source_file: str = "")
 
     if "region" in mapping:
         region = raw[mapping["region"]].astype("str").str.strip()
-        region = region.where(region != "", config.default_region)
+        empty = region.isna() | (region == "")
+        region = region.fillna("")
+        errors.append(pd.Series(np.where(empty, "region: empty cell", ""), index=index))
     else:
         region = pd.Series(config.default_region, index=index)
 
     table = pd.DataFrame({"date": dates, "region": region.astype("str")})
     for col in COUNT_COLUMNS:
-        numbers, errs = parse_counts(raw[mapping[col]])
+        numbers, errs, other = parse_counts(raw[mapping[col]])
         table[col] = numbers
         errors.append(pd.Series(np.where(errs != "", f"{col}: " + errs, ""), index=index))
+        if other:
+            notes.append(
+                f"{col}: read {other} cell(s) written otherwise than as plain digits (e.g. 1e3, +5, 7.0, -0) as numbers"
+            )
 
     table["source_file"] = pd.Series(source_file, index=index, dtype="str")
-    table["source_row"] = np.arange(FIRST_DATA_LINE, FIRST_DATA_LINE + len(raw), dtype="int64")
+    if LINE_ROW in raw:
+        table["source_row"] = raw[LINE_ROW].to_numpy(dtype="int64")
+    else:
+        table["source_row"] = np.arange(FIRST_DATA_LINE, FIRST_DATA_LINE + len(raw), dtype="int64")
     joined = pd.Series("", index=index, dtype="str")
     for part in errors:
         part = part.astype("str")
         joined = joined.where(part == "", joined.where(joined == "", joined + "; ") + part)
     table["ingest_error"] = joined
     table = table.sort_values(["region", "date", "source_row"], kind="stable", na_position="last")
-    ignored = [str(c) for c in raw.columns if c not in set(mapping.values()) and c != ROW_ERROR]
-    return IngestResult(table.reset_index(drop=True)[CANONICAL_COLUMNS], mapping, ignored)
+    ignored = [str(c) for c in raw.columns if c not in set(mapping.values()) and c not in _HELPER_COLUMNS]
+    return IngestResult(table.reset_index(drop=True)[CANONICAL_COLUMNS], mapping, ignored, notes)
 
 
 def ingest_file(path: Path, config: IngestConfig) -> IngestResult:
-    """Read and canonicalise one input file; raises IngestError with a one-line reason."""
+    """Read and canonicalise one input file; raises IngestError with a one-line reason.
+
+    ``repairs`` lists what was read differently from a plain UTF-8 comma-separated file of
+    plain whole numbers (delimiter, encoding, separators, notations, a column chosen among several).
+    """
     try:
-        raw, repairs = read_table(path)
+        raw, repairs = read_table(path, config)
         if raw.empty:
             raise IngestError("no data rows (header only?)")
         result = canonicalise(raw, config, source_file=path.name)
     except IngestError as exc:
         raise IngestError(f"{path.name}: {exc}") from exc
-    separators = int(
-        raw.drop(columns=ROW_ERROR, errors="ignore").astype("str").stack().str.fullmatch(r"-?\d{1,3}(,\d{3})+").sum()
-    )
+    cells = pd.Series(raw.drop(columns=list(_HELPER_COLUMNS), errors="ignore").to_numpy().ravel(), dtype="str")
+    separators = int(cells.str.fullmatch(r"-?\d{1,3}(,\d{3})+").sum())
     if separators:
         repairs.append(f"removed thousands separators in {separators} cell(s)")
-    return IngestResult(result.table, result.header_map, result.ignored_columns, repairs)
+    return IngestResult(result.table, result.header_map, result.ignored_columns, repairs + result.repairs)
 
 
 class Merged(NamedTuple):
@@ -368,6 +480,7 @@ def download(url: str, folder: Path, max_bytes: int, timeout: float) -> Path:
     name = Path(parsed.path).name or "download.csv"
     if Path(name).suffix.lower() not in {".csv", ".txt", ".parquet"}:
         name += ".csv"
+    name = short_name(name)
     with urlopen(url, timeout=timeout) as response:
         data = response.read(max_bytes + 1)
     if len(data) > max_bytes:
@@ -389,18 +502,84 @@ def date_range_of(table: pd.DataFrame) -> tuple[date, date] | None:
 # -- Prefect task ---------------------------------------------------------------------
 
 
+REFUSED = ".refused"
+"""Sub-folder of incoming/ where entries that are not regular files inside the store are set aside."""
+
+
+def incoming_entries(store: ArtifactStore) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """What lies in the store's incoming/ folder -> (files to read, [(entry, why it is refused)]).
+
+    Only regular files that really lie in the store are read: a symbolic link (which could point at any
+    file the worker can read) or anything that resolves outside the store is refused without being
+    opened, as are folders and special files. Dot-names are the store's own (downloads, refused).
+    """
+    if not store.incoming.is_dir():
+        return [], []
+    root = store.root.resolve()
+    files, refused = [], []
+    for entry in sorted(store.incoming.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink():
+            refused.append((entry, "a symbolic link (links are never followed: put the file itself in incoming/)"))
+        elif not entry.is_file():
+            kind = "a folder (only files directly in incoming/ are read)" if entry.is_dir() else "not a regular file"
+            refused.append((entry, kind))
+        elif not entry.resolve().is_relative_to(root):
+            refused.append((entry, f"resolves to {entry.resolve()}, outside the store"))
+        else:
+            files.append(entry)
+    return files, refused
+
+
+def set_aside(store: ArtifactStore, entry: Path, now: datetime) -> Path:
+    """Move a refused incoming/ entry (the link itself, never its target) to incoming/.refused/."""
+    folder = store.incoming / REFUSED
+    folder.mkdir(exist_ok=True)
+    target = folder / f"{now:%Y%m%dT%H%M%S}-{entry.name}"[:200]
+    os.replace(entry, target)
+    return target
+
+
+def read_check(path: Path, config: IngestConfig) -> IngestResult:
+    """:func:`ingest_file` for a file that arrived; any failure to read it becomes an IngestError.
+
+    A file in incoming/ that cannot be read for a reason nobody foresaw must be rejected with that
+    reason like any other unreadable file (archived, named, skipped), not fail every later run.
+    """
+    try:
+        return ingest_file(path, config)
+    except IngestError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        raise IngestError(f"{path.name}: could not be read ({type(exc).__name__}: {first})") from exc
+
+
+def _summary(result: IngestResult) -> str:
+    """The arrival note's details: what the reader repaired and which columns it ignored."""
+    parts = list(result.repairs)
+    if result.ignored_columns:
+        shown = ", ".join(result.ignored_columns[:8]) + (" ..." if len(result.ignored_columns) > 8 else "")
+        parts.append(f"ignored column(s): {shown}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def _receive_inputs(
     store: ArtifactStore, run_date: date, input_path: str | None, input_url: str | None, config: IngestConfig
 ) -> list[str]:
     """Archive every new input (explicit file, URL, incoming folder; the shipped data for an empty store or one
     that holds only the shipped data).
 
-    Returns log lines. A file that cannot be read at all is archived as rejected (nothing is
-    lost) and skipped; an explicitly given file or URL that is rejected fails the run.
+    Returns log lines, one per input. A file that cannot be read at all, for whatever reason, is
+    archived as rejected (nothing is lost), named, and skipped, so it never blocks a later run; an
+    explicitly given file or URL that is rejected fails the run. Refused incoming/ entries (links,
+    folders, special files) are set aside unread in incoming/.refused/.
     """
     logger = get_run_logger()
     now = datetime.now(UTC)
     sources: list[tuple[Path, str]] = []
+    notes = []
     if input_path:
         sources.append((Path(input_path), "input"))
     if input_url:
@@ -408,30 +587,33 @@ def _receive_inputs(
         sources.append(
             (download(input_url, folder, int(config.max_download_mb * 1e6), config.download_timeout_s), "url")
         )
-    if store.incoming.is_dir():
-        sources += [
-            (p, "incoming") for p in sorted(store.incoming.iterdir()) if p.is_file() and not p.name.startswith(".")
-        ]
+    files, refused = incoming_entries(store)
+    for entry, why in refused:
+        set_aside(store, entry, now)
+        note = f"incoming {terminal_safe(entry.name)}: refused, {why}; moved unread to incoming/{REFUSED}/"
+        logger.warning("ingest: %s", note)
+        notes.append(note)
+    sources += [(path, "incoming") for path in files]
     ledger = store.ledger()
     if not sources and (ledger.empty or (ledger["origin"] == "shipped").all()):
         # A store that holds only the shipped data set also gets files added to that set later
         # (the provinces joined the national series); receiving a known file is a no-op.
         sources += [(path, "shipped") for path in SHIPPED_INPUTS]
 
-    notes = []
     for path, origin in sources:
         if not path.is_file():
             raise IngestError(f"input file not found: {path}")
         try:
-            rows = len(ingest_file(path, config).table)
-            status, error = "accepted", None
+            result = read_check(path, config)
+            rows, status, error, details = len(result.table), "accepted", None, _summary(result)
         except IngestError as exc:
-            rows, status, error = 0, f"rejected: {exc}", exc
+            rows, status, error, details = 0, f"rejected: {exc}", exc, ""
         ref, new = store.receive(path, run_date, origin, now, status)
         if origin in {"incoming", "url"}:
             path.unlink()  # archived (or already known): nothing is lost by removing it
-        note = f"{origin} {path.name}: " + (f"{status}, {rows} rows" if new else "already received (no-op)")
-        logger.info("ingest: %s -> %s", note, ref.path)
+        shown = terminal_safe(path.name)
+        note = f"{origin} {shown}: " + (f"{status}, {rows} rows{details}" if new else "already received (no-op)")
+        (logger.warning if error is not None and new else logger.info)("ingest: %s -> %s", note, store.resolve(ref))
         notes.append(note)
         if error is not None and new and origin in {"input", "url"}:
             raise error
@@ -492,6 +674,6 @@ def ingest(
         len(revisions),
         collapsed,
         f", {dropped} row(s) after {run_date} left out (backfill)" if backfill else "",
-        outputs["canonical"]["path"],
+        store.resolve(outputs["canonical"]),
     )
     return outputs | {"status": "ran", "arrivals": notes}

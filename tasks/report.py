@@ -28,7 +28,7 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 
 from tasks.extract import MODEL_COLUMNS, REPORT_COLUMNS, VERDICT_COLUMNS
-from tasks.store import ArtifactStore, code_version, fingerprint, sha256_file
+from tasks.store import ArtifactStore, code_version, fingerprint
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -386,7 +386,7 @@ def report(
     }
     for name, fig in figures.items():
         path = store.write_with(store.path("report", run_date, f"{name}.png"), lambda p, f=fig: f.savefig(p, dpi=110))
-        outputs[name] = {"path": str(path), "sha256": sha256_file(path), "rows": None}
+        outputs[name] = store.ref(path).to_dict()
     store.write_manifest("report", run_date, {"fingerprint": key, "outputs": outputs})
     logger.info(
         "report: %d rows in %d region(s), %d hotspots (%d new, %d on revised days); wrote %s",
@@ -395,7 +395,7 @@ def report(
         int(table["is_hotspot"].sum()),
         int(table["is_new"].sum()),
         int((table["is_hotspot"] & table["revised"]).sum()),
-        outputs["report"]["path"],
+        store.resolve(outputs["report"]),
     )
     return outputs | {"status": "ran"}
 

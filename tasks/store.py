@@ -136,6 +136,24 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+MAX_NAME_CHARS = 120
+"""Longest original file name kept in an archived file's name (the ledger keeps the whole name)."""
+
+
+def printable_name(name: str) -> str:
+    """A file name as text that can be stored and printed: undecodable bytes shown as escapes."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def short_name(name: str, limit: int = MAX_NAME_CHARS) -> str:
+    """``name`` cut to at most ``limit`` characters, keeping its suffix, so that a prefix still fits a file name."""
+    name = printable_name(name)
+    if len(name) <= limit:
+        return name
+    suffix = Path(name).suffix[:16]
+    return name[: limit - len(suffix)] + suffix
+
+
 class StaleArtifact(RuntimeError):
     """A referenced file no longer has the content its reference recorded."""
 
@@ -217,17 +235,26 @@ class ArtifactStore:
     def write_table(self, layer: str, run_date: date, name: str, frame: pd.DataFrame) -> ArtifactRef:
         target = self.path(layer, run_date, f"{name}.parquet")
         self.write_with(target, lambda tmp: frame.to_parquet(tmp, index=False))
-        return ArtifactRef(str(target), sha256_file(target), rows=len(frame))
+        return ArtifactRef(self.relative(target), sha256_file(target), rows=len(frame))
 
     def write_json(self, layer: str, run_date: date, name: str, payload: Any) -> ArtifactRef:
         target = self.path(layer, run_date, f"{name}.json")
         text = json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"
         self.write_with(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-        return ArtifactRef(str(target), sha256_file(target))
+        return ArtifactRef(self.relative(target), sha256_file(target))
 
     def write_manifest(self, layer: str, run_date: date, payload: dict[str, Any]) -> Path:
         """Write the stage's manifest; called last, so its presence means the stage finished."""
-        return Path(self.write_json(layer, run_date, MANIFEST.removesuffix(".json"), payload).path)
+        return self.resolve(self.write_json(layer, run_date, MANIFEST.removesuffix(".json"), payload))
+
+    def ref(self, path: Path) -> ArtifactRef:
+        """A reference to a file already written into the store (hash taken now)."""
+        return ArtifactRef(self.relative(path), sha256_file(path))
+
+    def relative(self, path: Path) -> str:
+        """``path`` (inside the store) as text relative to the store root: what manifests and refs record,
+        so that a copied or moved store keeps working."""
+        return Path(path).relative_to(self.root).as_posix()
 
     @property
     def incoming(self) -> Path:
@@ -256,14 +283,14 @@ class ArtifactStore:
         ledger = self.ledger()
         known = ledger[ledger["sha256"] == digest]
         if len(known):
-            return ArtifactRef(str(self.root / known["archived"].iloc[0]), digest), False
-        target = self.path("raw", run_date, f"{digest[:16]}-{source.name}")
+            return ArtifactRef(str(known["archived"].iloc[0]), digest), False
+        target = self.path("raw", run_date, f"{digest[:16]}-{short_name(source.name)}")
         data = source.read_bytes()
         self.write_with(target, lambda tmp: tmp.write_bytes(data))
         entry = {
             "seq": len(ledger) + 1,
             "sha256": digest,
-            "name": source.name,
+            "name": printable_name(source.name),
             "origin": origin,
             "archived": str(target.relative_to(self.root)),
             "run_date": run_date.isoformat(),
@@ -273,7 +300,7 @@ class ArtifactStore:
         }
         updated = pd.concat([ledger, pd.DataFrame([entry])], ignore_index=True).astype(LEDGER_COLUMNS)
         self.write_with(self.ledger_path, lambda tmp: updated.to_parquet(tmp, index=False))
-        return ArtifactRef(str(target), digest), True
+        return ArtifactRef(self.relative(target), digest), True
 
     # -- incremental recompute -------------------------------------------------------
     def manifests(self, layer: str) -> list[tuple[date, dict[str, Any]]]:
@@ -294,12 +321,20 @@ class ArtifactStore:
             if manifest.get("fingerprint") != key:
                 continue
             refs = _refs(manifest.get("outputs", {}))
-            if all(Path(r["path"]).is_file() and sha256_file(Path(r["path"])) == r["sha256"] for r in refs):
+            if all(self._intact(r) for r in refs):
                 source = manifest.get("reused_from") or day.isoformat()
                 if day != run_date:
                     self.write_manifest(layer, run_date, manifest | {"reused_from": source})
                 return manifest | {"reused_from": source}
         return None
+
+    def _intact(self, ref: dict[str, Any]) -> bool:
+        """Whether a referenced file exists in this store with the content its reference recorded."""
+        try:
+            path = self.resolve(ref)
+        except ValueError:
+            return False
+        return path.is_file() and sha256_file(path) == ref["sha256"]
 
     def registry(self, model_id: str) -> Path:
         """Folder of one registered model."""
@@ -345,10 +380,30 @@ class ArtifactStore:
         return pd.read_parquet(self.path(layer, run_date, f"{name}.parquet"))
 
     def resolve(self, ref: dict[str, Any] | ArtifactRef) -> Path:
-        """Path of an artifact handed over by an upstream task; it must lie inside this store."""
-        path = Path(ref.path if isinstance(ref, ArtifactRef) else ref["path"]).resolve()
+        """Path of an artifact handed over by an upstream task; it must lie inside this store.
+
+        Refs hold paths relative to the store root. Stores written before that held absolute
+        paths; such a path is read from this store's copy of the file (the part from its layer
+        folder on), so a store that was copied or moved keeps reading its own files, never the
+        original's.
+        """
+        raw = Path(ref.path if isinstance(ref, ArtifactRef) else ref["path"])
+        if not raw.is_absolute():
+            path = (self.root / raw).resolve()
+        elif raw.resolve().is_relative_to(self.root):
+            path = raw.resolve()
+        else:
+            path = self._rebased(raw)
         if not path.is_relative_to(self.root):
-            raise ValueError(f"artifact {path} is outside the store {self.root}")
+            raise ValueError(f"artifact {raw} is outside the store {self.root}")
+        return path
+
+    def _rebased(self, path: Path) -> Path:
+        """An absolute path written by this store at another location -> the same file under this root."""
+        layers = set(LAYERS.values())
+        for i, part in enumerate(path.parts):
+            if part in layers:
+                return (self.root.joinpath(*path.parts[i:])).resolve()
         return path
 
     def load_bytes(self, ref: dict[str, Any] | ArtifactRef) -> bytes:

@@ -32,7 +32,7 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks import lstm
 from tasks.config import ComputeConfig, RetrainConfig, SeriesConfig, TrainConfig
-from tasks.store import ArtifactStore, code_version, fingerprint, sha256_file
+from tasks.store import ArtifactStore, code_version, fingerprint
 
 if TYPE_CHECKING:
     import keras
@@ -202,10 +202,7 @@ def package_versions() -> dict[str, str]:
 
 def _registry_refs(store: ArtifactStore, model_id: str) -> dict[str, dict[str, Any]]:
     folder = store.registry(model_id)
-    return {
-        name.split(".")[0]: {"path": str(folder / name), "sha256": sha256_file(folder / name), "rows": None}
-        for name in MODEL_FILES
-    }
+    return {name.split(".")[0]: store.ref(folder / name).to_dict() for name in MODEL_FILES}
 
 
 def history_frame(regions: list[str], loss_history: np.ndarray) -> pd.DataFrame:

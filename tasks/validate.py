@@ -58,7 +58,8 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.config import ValidateConfig
 from tasks.ingest import CANONICAL_COLUMNS, COUNT_COLUMNS
-from tasks.store import ArtifactRef, ArtifactStore, code_version, fingerprint, sha256_file
+from tasks.store import ArtifactStore, code_version, fingerprint
+from tasks.text import CONTROL_CHARACTERS
 
 if TYPE_CHECKING:  # only for annotations; the real import is lazy
     from great_expectations.core.expectation_validation_result import ExpectationValidationResult
@@ -78,6 +79,8 @@ CANONICAL_TYPES: dict[str, str] = {
     "ingest_error": "str",
 }
 KEY_COLUMNS = ("region", "date")
+MAX_REGION_CHARS = 100
+
 
 VALID_COLUMNS = ["date", "region", "confirmed", "asymptomatic", "source_row"]
 QUARANTINE_COLUMNS = [*CANONICAL_COLUMNS, "reason", "expectation"]
@@ -233,6 +236,24 @@ def _row_expectations(run_date: date, config: ValidateConfig) -> list[Expectatio
             column="region",
             regex=r"^[=+\-@\t\r]",
             meta=_meta(QUARANTINE, "region_plain_text", "region {region!r} looks like a spreadsheet formula", "region"),
+        ),
+        # Region names reach terminals, shells and reports: control characters (ANSI escapes, bidi
+        # overrides, zero-width marks) are refused, and so are names longer than any real region's.
+        gxe.ExpectColumnValuesToNotMatchRegex(
+            column="region",
+            regex=CONTROL_CHARACTERS,
+            meta=_meta(QUARANTINE, "region_printable", "region {region!r} contains a control character", "region"),
+        ),
+        gxe.ExpectColumnValueLengthsToBeBetween(
+            column="region",
+            max_value=MAX_REGION_CHARS,
+            meta=_meta(
+                QUARANTINE,
+                "region_length",
+                "region is longer than {max_chars} characters",
+                "region",
+                max_chars=MAX_REGION_CHARS,
+            ),
         ),
         # A row that ingest could not read cleanly is not trusted, whatever its other cells say.
         gxe.ExpectColumnValuesToBeInSet(
@@ -713,10 +734,10 @@ def _link_docs(index: Path) -> None:
     )
 
 
-def _result(outputs: dict[str, Any], summary: dict[str, Any], status: str) -> dict:
+def _result(store: ArtifactStore, outputs: dict[str, Any], summary: dict[str, Any], status: str) -> dict:
     """The task's result: table refs for the next stages, and the Data Docs entry page as a plain path."""
     tables = {name: ref for name, ref in outputs.items() if name != "data_docs"}
-    return tables | {"data_docs": outputs["data_docs"]["path"], "summary": summary, "status": status}
+    return tables | {"data_docs": str(store.resolve(outputs["data_docs"])), "summary": summary, "status": status}
 
 
 @task(name="validate", cache_policy=NO_CACHE)
@@ -741,8 +762,8 @@ def validate(store: ArtifactStore, run_date: date, canonical: dict, config: Vali
     if (hit := store.reuse("validate", run_date, key)) is not None:
         logger.info("validate: skipped, same table as run date %s", hit["reused_from"])
         # The docs are a checked output of the reused run (reuse verified their hash), so the link stays valid.
-        _link_docs(Path(hit["outputs"]["data_docs"]["path"]))
-        return _result(hit["outputs"], hit["summary"], f"skipped (same as {hit['reused_from']})")
+        _link_docs(store.resolve(hit["outputs"]["data_docs"]))
+        return _result(store, hit["outputs"], hit["summary"], f"skipped (same as {hit['reused_from']})")
     site = store.data_docs(run_date)
     index = site / DOCS_INDEX
     try:
@@ -750,7 +771,7 @@ def validate(store: ArtifactStore, run_date: date, canonical: dict, config: Vali
     except ValidationFailed as exc:
         if exc.quarantine is not None:
             ref = store.write_table("validate", run_date, "quarantine", exc.quarantine)
-            logger.error("validate: %s; quarantined rows with reasons in %s", exc, ref.path)
+            logger.error("validate: %s; quarantined rows with reasons in %s", exc, store.resolve(ref))
         logger.error("validate: the failing expectations are shown in %s", index)
         create_markdown_artifact(key="validation", markdown=f"# Validation failed\n\n{exc}\n")
         _link_docs(index)
@@ -760,7 +781,7 @@ def validate(store: ArtifactStore, run_date: date, canonical: dict, config: Vali
         "quarantine": store.write_table("validate", run_date, "quarantine", outcome.quarantine).to_dict(),
         "gaps": store.write_table("validate", run_date, "gaps", outcome.gaps).to_dict(),
         # In the manifest as a ref, so a later reuse checks that the docs are still the ones of this run.
-        "data_docs": ArtifactRef(str(index), sha256_file(index)).to_dict(),
+        "data_docs": store.ref(index).to_dict(),
     }
     s = outcome.summary
     compact = {k: s[k] for k in ("rows_in", "rows_valid", "rows_quarantined", "gaps", "success")}
@@ -779,4 +800,4 @@ def validate(store: ArtifactStore, run_date: date, canonical: dict, config: Vali
         len(s["expectations"]),
         index,
     )
-    return _result(outputs, compact, "ran")
+    return _result(store, outputs, compact, "ran")

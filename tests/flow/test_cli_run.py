@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -99,3 +102,51 @@ def test_a_rerun_without_new_data_imports_neither_tensorflow_nor_great_expectati
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "ingest skipped" in rerun.stdout and "report skipped" in rerun.stdout
     assert "heavy: []" in rerun.stdout
+
+
+def _children(pid: int) -> dict[int, str]:
+    """{child pid: command line} of the live children of ``pid`` (Linux /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if fields[0] != "Z" and int(fields[1]) == pid:
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_temporary_server_ends_when_the_command_is_killed(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    args = ["run", "--store", str(tmp_path / "store"), "--region", "CN", "--set", "train.epochs=2"]
+    proc = subprocess.Popen(
+        [HOTSPOT, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        deadline, server = time.monotonic() + 120, None
+        while server is None and time.monotonic() < deadline and proc.poll() is None:
+            server = next((pid for pid, cmd in _children(proc.pid).items() if "uvicorn" in cmd), None)
+            time.sleep(0.05)
+        assert server is not None, "the run started no temporary server"
+        proc.kill()  # SIGKILL: no exit hook of the command runs
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while _alive(server) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(server), "the temporary server outlived the killed command"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)

@@ -1,4 +1,5 @@
 import json
+import shlex
 from datetime import date
 from pathlib import Path
 
@@ -6,12 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.cli import CliError, format_frame, main, neutralise_formulas, parse_overrides
+from flows.cli import CliError, explain_hint, format_frame, main, neutralise_formulas, parse_overrides
 from tasks.config import PipelineConfig
 from tasks.detectors import detector_config
 from tasks.extract import apply_verdicts, detect_all, extract_hotspots
 from tasks.report import build_report
 from tasks.store import ArtifactStore
+from tasks.text import terminal_safe
 
 
 def test_parse_overrides_reads_json_values() -> None:
@@ -49,8 +51,8 @@ def test_formats() -> None:
 
 def test_report_prints_hotspots_by_default_and_all_on_request(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     store = ArtifactStore(tmp_path)
-    path = store.write_table("report", date(2026, 1, 1), "report", _report()).path
-    store.publish_latest({"report.parquet": Path(path)}, date(2026, 1, 1))
+    ref = store.write_table("report", date(2026, 1, 1), "report", _report())
+    store.publish_latest({"report.parquet": store.resolve(ref)}, date(2026, 1, 1))
     assert main(["report", "--store", str(tmp_path), "--format", "csv"]) == 0
     assert capsys.readouterr().out.count("\n") == 2
     assert main(["report", "--store", str(tmp_path), "--all", "--format", "csv"]) == 0
@@ -62,7 +64,9 @@ def test_errors_are_one_line_with_exit_code_1(tmp_path: Path, capsys: pytest.Cap
     err = capsys.readouterr().err
     assert err == f"hotspot: error: no report in {tmp_path} yet; run `hotspot run` first\n"
     assert main(["run", "--store", str(tmp_path), "--set", "train.epoch=3"]) == 1
-    assert capsys.readouterr().err == "hotspot: error: bad --set: unknown config key 'train.epoch'\n"
+    assert capsys.readouterr().err == (
+        "hotspot: error: bad --set: unknown config key 'train.epoch' (did you mean train.epochs?)\n"
+    )
     assert main(["run", "--input", str(tmp_path / "missing.csv")]) == 1
     assert "input file not found" in capsys.readouterr().err
 
@@ -96,7 +100,7 @@ def _stored_report(tmp_path: Path) -> ArtifactStore:
         "detections": store.write_table("report", RUN_DAY, "detections", detections).to_dict(),
     }
     store.write_manifest("report", RUN_DAY, {"outputs": refs})
-    store.publish_latest({f"{name}.parquet": Path(ref["path"]) for name, ref in refs.items()}, date(2026, 1, 1))
+    store.publish_latest({f"{name}.parquet": store.resolve(ref) for name, ref in refs.items()}, date(2026, 1, 1))
     return store
 
 
@@ -170,3 +174,23 @@ def test_early_server_is_not_started_when_an_api_url_is_set() -> None:
         early.start()
     assert early._thread is None
     early.wait()  # nothing to wait for
+
+
+def test_printed_commands_quote_region_names_for_the_shell() -> None:
+    day = pd.Timestamp("2022-09-09")
+    hostile = "X'; touch /tmp/PWNED; echo '"
+    hint = explain_hint(day, hostile, name_region=True)
+    assert shlex.split(hint) == ["hotspot", "explain", "2022-09-09", "--region", hostile]  # one argument, no command
+    assert (
+        explain_hint(day, "Inner Mongolia", name_region=True) == "hotspot explain 2022-09-09 --region 'Inner Mongolia'"
+    )
+    assert explain_hint(day, "Bei\x1b[31mjing", name_region=True) == "hotspot explain 2022-09-09"
+    assert explain_hint(day, "CN", name_region=False) == "hotspot explain 2022-09-09"
+
+
+def test_region_names_are_printed_without_terminal_control_characters() -> None:
+    frame = pd.DataFrame({"date": pd.to_datetime(["2022-05-14"]), "region": ["Bei\x1b[31mjing\u202e"], "actual": [3]})
+    for fmt in ("table", "csv"):
+        text = format_frame(frame, fmt)
+        assert "\x1b" not in text and "\u202e" not in text and "Bei\\x1b[31mjing\\u202e" in text
+    assert terminal_safe("北京 Côte d'Ivoire\u3000") == "北京 Côte d'Ivoire\u3000"

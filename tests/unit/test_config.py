@@ -23,9 +23,9 @@ def test_overrides_are_validated() -> None:
     assert c.extract.threshold_pct == 12.5
     with pytest.raises(ValueError, match=r"unknown config key .train\.epoch."):
         apply_overrides(PipelineConfig(), {"train.epoch": 5})
-    with pytest.raises(ValueError, match="unknown config key 'train'"):
+    with pytest.raises(ValueError, match="train is a section, not a value"):
         apply_overrides(PipelineConfig(), {"train": 5})
-    with pytest.raises(pydantic.ValidationError):
+    with pytest.raises(ValueError, match=r"train\.epochs = 0: Input should be greater than or equal to 1"):
         apply_overrides(PipelineConfig(), {"train.epochs": 0})
 
 
@@ -40,3 +40,26 @@ def test_every_field_is_documented() -> None:
         return missing
 
     assert walk(PipelineConfig) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"train.epochs": -1}, "train.epochs = -1: Input should be greater than or equal to 1"),
+        ({"train.look_back": 0}, "train.look_back = 0: Input should be greater than or equal to 1"),
+        ({"extract.threshold_pct": float("nan")}, "extract.threshold_pct = nan: Input should be a finite number"),
+        ({"detect.mu_floor": float("inf")}, "detect.mu_floor = inf: Input should be a finite number"),
+        ({"train.epochs": True}, "epochs = True: a boolean is not accepted as a number"),
+        ({"series.target": "foo"}, "target = 'foo' is not a column of the data; use one of confirmed, asymptomatic"),
+        ({"series.driver": "confirmed"}, "target and driver are both 'confirmed'; they must differ"),
+    ],
+)
+def test_bad_values_name_the_key_the_value_and_the_rule(overrides: dict, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        apply_overrides(PipelineConfig(), overrides)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_section_can_be_set_as_a_whole_and_is_merged() -> None:
+    config = apply_overrides(PipelineConfig(), {"train": {"epochs": 1}})
+    assert config.train.epochs == 1 and config.train.look_back == PipelineConfig().train.look_back

@@ -82,9 +82,16 @@ def test_parse_dates_year_first_forms_only() -> None:
 
 
 def test_parse_counts_gaps_separators_and_errors() -> None:
-    values, errors = parse_counts(pd.Series(["1,234", "", "7", "abc", "-3", "2.5"]))
+    values, errors, other = parse_counts(pd.Series(["1,234", "", "7", "abc", "-3", "2.5"]))
     np.testing.assert_array_equal(values.to_numpy(), [1234.0, np.nan, 7.0, np.nan, -3.0, 2.5])
     assert errors.tolist() == ["", "", "", "not a number: abc", "", ""]
+    assert other == 2  # "-3" and "2.5" are numbers, but not plain digits: the reader says so
+
+
+def test_parse_counts_counts_other_notations() -> None:
+    values, errors, other = parse_counts(pd.Series(["1e3", "+5", "7.0", "-0", "12", " 3 "]))
+    np.testing.assert_array_equal(values.to_numpy(), [1000.0, 5.0, 7.0, 0.0, 12.0, 3.0])
+    assert (errors == "").all() and other == 4
 
 
 def test_canonicalise_defaults_region_and_records_source_rows() -> None:

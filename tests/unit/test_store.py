@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 from datetime import UTC, date, datetime
@@ -51,9 +52,10 @@ def test_write_table_round_trip_and_leaves_no_temp_files(tmp_path: Path) -> None
     frame = pd.DataFrame({"a": [1, 2, 3]})
     ref = store.write_table("scale", date(2022, 1, 1), "scaled", frame)
     assert ref.rows == 3
-    assert ref.sha256 == sha256_file(Path(ref.path))
+    assert ref.path == "03_scale/run_date=2022-01-01/scaled.parquet"  # relative to the root: a store can move
+    assert ref.sha256 == sha256_file(store.resolve(ref))
     pd.testing.assert_frame_equal(store.load_table(ref.to_dict()), frame)
-    assert [p.name for p in Path(ref.path).parent.iterdir()] == ["scaled.parquet"]
+    assert [p.name for p in store.resolve(ref).parent.iterdir()] == ["scaled.parquet"]
 
 
 def test_failed_write_keeps_the_previous_file(tmp_path: Path) -> None:
@@ -87,11 +89,11 @@ def test_receive_archives_by_content_logs_arrivals_and_never_rewrites(tmp_path: 
     arrived = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
     first, new = store.receive(source, date(2022, 1, 1), "input", arrived)
     assert new
-    assert Path(first.path) == tmp_path / "store" / "00_raw" / "run_date=2022-01-01" / f"{first.sha256[:16]}-in.csv"
-    mtime = Path(first.path).stat().st_mtime_ns
+    assert first.path == f"00_raw/run_date=2022-01-01/{first.sha256[:16]}-in.csv"
+    mtime = store.resolve(first).stat().st_mtime_ns
     again, new = store.receive(source, date(2022, 1, 2), "incoming", arrived)
     assert (again, new) == (first, False)
-    assert Path(first.path).stat().st_mtime_ns == mtime
+    assert store.resolve(first).stat().st_mtime_ns == mtime
     other = tmp_path / "other.csv"
     other.write_text("x\n")
     store.receive(other, date(2022, 1, 2), "url", arrived, status="rejected: no columns")
@@ -127,6 +129,25 @@ def test_refs_outside_the_store_are_refused(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "store")
     with pytest.raises(ValueError, match="outside the store"):
         store.resolve({"path": str(tmp_path / "elsewhere.parquet")})
+    with pytest.raises(ValueError, match="outside the store"):
+        store.resolve({"path": "../elsewhere.parquet"})
+
+
+@pytest.mark.parametrize("how", ["move", "copy"])
+def test_absolute_refs_of_an_older_store_are_read_from_the_store_they_are_in(tmp_path: Path, how: str) -> None:
+    # Stores written before refs became relative recorded absolute paths; after `mv` or `cp -a` they
+    # must read (and reuse) their own files, never the original location's.
+    old = ArtifactStore(tmp_path / "old")
+    ref = old.write_table("scale", date(2022, 1, 1), "scaled", pd.DataFrame({"a": [1]})).to_dict()
+    absolute = ref | {"path": str(old.resolve(ref))}
+    key = fingerprint(stage="scale")
+    old.write_manifest("scale", date(2022, 1, 1), {"fingerprint": key, "outputs": {"scaled": absolute}})
+    new_root = tmp_path / "new"
+    (shutil.move if how == "move" else shutil.copytree)(old.root, new_root)
+    store = ArtifactStore(new_root)
+    assert store.resolve(absolute) == new_root / ref["path"]
+    hit = store.reuse("scale", date(2022, 1, 2), key)
+    assert hit is not None and store.load_table(hit["outputs"]["scaled"])["a"].tolist() == [1]
 
 
 def test_publish_latest_switches_the_whole_set_at_once(tmp_path: Path) -> None:

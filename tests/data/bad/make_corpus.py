@@ -38,12 +38,27 @@ TEXT_CASES: dict[str, str] = {
     "formula_region.csv": "date,region,confirmed,asymptomatic\n2022-05-14,CN,1,1\n2022-05-15,=HYPERLINK(1),2,2\n",
     "tab_delimiter.csv": HEADER.replace(",", "\t") + GOOD.replace(",", "\t"),
     "not_a_table.csv": "hello\n",
+    # Found by the adversarial probe of issue 11:
+    "blank_region.csv": "date,region,confirmed,asymptomatic\n2022-09-11,CN,200,700\n2022-09-12,CN,188,727\n"
+    "2022-09-12,,7,0\n",
+    "blank_region_only.csv": "date,region,confirmed,asymptomatic\n2022-09-11,,6,2\n2022-09-12,,7,0\n",
+    "duplicate_column_names.csv": "date,confirmed,asymptomatic,confirmed\n2022-05-14,226,1492,5\n",
+    "duplicate_ignored_columns.csv": "date,confirmed,asymptomatic,note,note\n2022-05-14,226,1492,a,b\n"
+    "2022-05-15,140,1019,,\n",
+    "two_confirmed_headers.csv": "date,confirmed,new_confirmed_local,asymptomatic\n2022-05-14,226,220,1492\n",
+    "line_separators_in_quotes.csv": "date,region,confirmed,asymptomatic,note\n"
+    '2022-05-14,CN,226,1492,"first\u2028second"\n2022-05-15,CN,140,1019,"next\x85line"\n'
+    '2022-05-16,CN,162,887,"two\nlines"\n2022-05-17,CN,abc,900,\n',
+    "blank_lines.csv": HEADER + "2022-05-14,226,1492\n\n\n2022-05-15,140,1019\n2022-05-16,x,887\n",
+    "ansi_region.csv": "date,region,confirmed,asymptomatic\n2022-05-14,CN,1,1\n2022-05-14,Bei\x1b[31mjing,2,2\n",
+    "quote_in_region.csv": "date,region,confirmed,asymptomatic\n2022-05-14,\"X'; touch /tmp/PWNED; echo '\",1,1\n",
+    "odd_notations.csv": HEADER + "2022-05-14,1e3,1492\n2022-05-15,+5,1019\n2022-05-16,7.0,887\n2022-05-17,-0,900\n",
 }
 
 
 def main() -> None:
     for name, text in TEXT_CASES.items():
-        (HERE / name).write_text(text, encoding="utf-8")
+        (HERE / name).write_text(text, encoding="utf-8", newline="")
     (HERE / "utf8_bom.csv").write_bytes(b"\xef\xbb\xbf" + ("日期,本土新增确诊,本土新增无症状\n" + GOOD).encode("utf-8"))
     (HERE / "gbk_chinese_headers.csv").write_bytes(
         ("日期,地区,新增确诊,新增无症状\n2022-05-14,湖北,1,2\n").encode("gbk")
