@@ -34,7 +34,7 @@ format: $(STAMP)
 clean-data:  ## delete every generated artifact under data/ (data/source is kept)
 	rm -rf data/0[0-9]_*
 
-# -- Run it every day (README): a local Prefect server, the process work pool, the deployments of
+# -- Run it every day (docs/operations.md): a local Prefect server, the process work pool, the deployments of
 # prefect.yaml and a worker. Only these targets talk to that server (scripts/prefect-local.sh sets
 # PREFECT_API_URL for its own commands); `run` and `test` keep their embedded temporary server.
 PREFECT_PORT ?= 4200

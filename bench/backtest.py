@@ -1,7 +1,7 @@
 """The full detector backtest: every detector, every scenario, many seeds, real LSTM forecasts.
 
 The same code as ``hotspot backtest`` / the ``hotspot-backtest`` flow (tasks.backtest.run_backtest),
-without Prefect, with more seeds, printing the tables README "How hotspots are decided" quotes:
+without Prefect, with more seeds, printing the tables docs/methods.md quotes:
 
 1. F1 per detector and scenario at each detector's defaults and at a matched false-alarm rate;
 2. every metric (POD, FAR, PPV, F1, median delay; value ± standard deviation over seeds);
@@ -25,18 +25,11 @@ from pathlib import Path
 import pandas as pd
 
 import tasks  # noqa: F401 - environment defaults before TensorFlow starts
-from tasks.backtest import (
-    REAL,
-    SCENARIOS,
-    backtest_markdown,
-    f1_pivot,
-    markdown_table,
-    pod_by_size,
-    real_series,
-    run_backtest,
-)
 from tasks.config import PipelineConfig
-from tasks.detectors import detector_config
+from tasks.detectors.schema import detector_config
+from tasks.evaluation.backtest import REAL, real_series, run_backtest
+from tasks.evaluation.simulate import SCENARIOS
+from tasks.evaluation.tables import backtest_markdown, f1_pivot, markdown_table, pod_by_size
 
 MODERATE_AND_HIGH = ("medium", "high", "very_high")
 

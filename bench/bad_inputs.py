@@ -16,8 +16,9 @@ import pandas as pd
 
 import tasks  # noqa: F401 - environment defaults
 from tasks.config import IngestConfig, ValidateConfig
-from tasks.ingest import IngestError, ingest_file, merge_observations
-from tasks.validate import validate_canonical
+from tasks.ingest.merge import merge_observations
+from tasks.ingest.read import IngestError, ingest_file
+from tasks.validate.split import validate_canonical
 
 
 def gate(path: Path) -> str:

@@ -61,7 +61,7 @@ def daily_columns(path: Path, columns: list[str]) -> dict[str, dict[str, np.ndar
     import pandas as pd
 
     from tasks.config import IngestConfig
-    from tasks.ingest import ingest_file
+    from tasks.ingest.read import ingest_file
 
     table = ingest_file(path, IngestConfig()).table
     out: dict[str, dict[str, np.ndarray]] = {}

@@ -80,7 +80,7 @@ def fresh_engine_run(seed: int) -> dict[str, float]:
 
     tf_import = time.perf_counter() - started
     from tasks.config import TrainConfig
-    from tasks.lstm import fit_series
+    from tasks.lstm_model import fit_series
 
     x, y = national_driver_windows()
     started = time.perf_counter()
@@ -123,7 +123,8 @@ def quartiles(values: list[float]) -> str:
 def part_one(x: np.ndarray, y: np.ndarray, seeds: int, engine_seeds: int) -> None:
     """S = 1 on the national series: plain fit variants vs the engine, phase by phase."""
     from tasks.config import TrainConfig
-    from tasks.lstm import fit_series, steps_per_epoch
+    from tasks.lstm import steps_per_epoch
+    from tasks.lstm_model import fit_series
 
     spe = int(steps_per_epoch([len(y)], STUDY["batch"])[0])
     few = min(seeds, 5)
@@ -195,7 +196,8 @@ def part_fresh(seed: int) -> None:
 def part_two(sample_size: int) -> None:
     """S = 34 series of unequal length: grouped engine vs one by one."""
     from tasks.config import TrainConfig
-    from tasks.lstm import fit_series, steps_per_epoch
+    from tasks.lstm import steps_per_epoch
+    from tasks.lstm_model import fit_series
 
     names, xs, ys = thirty_four_series()
     sizes = [len(v) for v in ys]

@@ -15,7 +15,8 @@ from prefect.runtime import flow_run
 
 from tasks.config import PipelineConfig
 from tasks.extract import extract
-from tasks.ingest import ingest, preflight
+from tasks.ingest import ingest
+from tasks.ingest.read import preflight
 from tasks.predict import predict
 from tasks.report import publish, report
 from tasks.scale import scale
@@ -63,27 +64,23 @@ def run_stages(
     input_url: str | None,
     backfill: bool,
 ) -> dict:
-    """The stages in order; each task reads its inputs from the store and returns small references."""
+    """The stages in order; each task reads its inputs from the store and returns a typed result of references."""
     ingested = ingest(store, day, input_path, input_url, config.ingest, backfill)
-    validated = validate(store, day, ingested["canonical"], config.validation)
-    scaled = scale(store, day, validated["valid"], config.series)
-    model = train(
-        store, day, scaled["scaled"], scaled["scaler"], config.train, config.series, config.retrain, config.compute
-    )
-    predictions = predict(store, day, scaled["scaled"], scaled["scaler"], model, config.train.look_back)
-    hotspots = extract(store, day, predictions["predictions"], config.extract, config.train.look_back, config.detect)
-    reported = report(
-        store, day, hotspots, ingested["revisions"], predictions["predictions"], model, config.series.target
-    )
+    validated = validate(store, day, ingested, config.validation)
+    scaled = scale(store, day, validated, config.series)
+    model = train(store, day, scaled, config.train, config.series, config.retrain, config.compute)
+    predicted = predict(store, day, scaled, model, config.train.look_back)
+    extracted = extract(store, day, predicted, config.extract, config.train.look_back, config.detect)
+    reported = report(store, day, extracted, ingested, predicted, model, config.series.target)
     stages = {"ingest": ingested, "validate": validated, "scale": scaled, "train": model,
-              "predict": predictions, "extract": hotspots, "report": reported}  # fmt: skip
-    statuses = {name: result["status"] for name, result in stages.items()}
+              "predict": predicted, "extract": extracted, "report": reported}  # fmt: skip
+    statuses = {name: result.status for name, result in stages.items()}
     published = publish(store, day, reported, config.extract.threshold_pct, statuses)
     return published | {
         "run_date": day.isoformat(),
         "store": str(store.root),
         "stages": statuses,
-        "arrivals": ingested["arrivals"],
-        "validation": validated["summary"],
-        "data_docs": validated["data_docs"],
+        "arrivals": ingested.arrivals,
+        "validation": validated.summary,
+        "data_docs": str(store.resolve(validated.data_docs)),
     }

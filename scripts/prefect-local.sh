@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Operate Hotspot Miner's local Prefect server and process worker (README "Run it every day").
+# Operate Hotspot Miner's local Prefect server and process worker (docs/operations.md "Run it every day").
 #
 #   scripts/prefect-local.sh server|check|pool|deploy|worker|worker-bg|trigger|status|stop
 #

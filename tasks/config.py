@@ -7,12 +7,12 @@ documented where it is defined. Defaults are the reference study's values.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-COUNT_COLUMNS = ("confirmed", "asymptomatic")
-"""The canonical count columns a series can be (tasks.ingest writes exactly these)."""
+from tasks.detectors.registry import NAMES
+from tasks.schemas import COUNT_COLUMNS
 
 
 class _Frozen(BaseModel):
@@ -153,7 +153,7 @@ class ComputeConfig(_Frozen):
         default="",
         description="Address of an existing Dask scheduler (e.g. tcp://10.0.0.5:8786) on which region chunks are "
         "trained, through prefect-dask; empty trains in this process. Workers need this project installed and "
-        "PREFECT_API_URL pointing at the same Prefect server (README 'Many regions').",
+        "PREFECT_API_URL pointing at the same Prefect server (docs/scaling.md).",
         pattern=r"^$|^(tcp|tls|inproc|ws|wss)://\S+$",
     )
 
@@ -166,11 +166,9 @@ class ExtractConfig(_Frozen):
     )
 
 
-DetectorName = Literal[
-    "seed", "ears_c1", "ears_c2", "ears_c3", "naive_calibrated", "lstm_calibrated", "naive_ewma", "lstm_ewma"
-]
-DETECTOR_NAMES: tuple[str, ...] = get_args(DetectorName)
-"""Registry names of the detectors (tasks.detectors.DETECTORS has exactly these keys, in this order)."""
+DETECTOR_NAMES: tuple[str, ...] = NAMES
+"""Registry names of the detectors (tasks/detectors/registry.py), in registry order."""
+DetectorName = Literal[NAMES]  # type: ignore[valid-type] - derived from the registry: one place names detectors
 
 
 class DetectConfig(_Frozen):
@@ -178,13 +176,13 @@ class DetectConfig(_Frozen):
 
     The study's own threshold is ``extract.threshold_pct``; the seed detector takes it from there.
     Defaults follow the literature cited on each field; ``decider`` is the detector the backtest
-    (bench/backtest.py, README "How hotspots are decided") shows best.
+    (bench/backtest.py, docs/methods.md) shows best.
     """
 
     decider: DetectorName = Field(
         default="lstm_ewma",
         description="Detector whose verdict is the report's is_hotspot (all detectors run and are stored; the "
-        "study's 10 % rule stays in study_hotspot). Chosen by the backtest; see README 'How hotspots are decided'.",
+        "study's 10 % rule stays in study_hotspot). Chosen by the backtest; see docs/methods.md.",
     )
     # --- EARS ---------------------------------------------------------------------------
     baseline_days: int = Field(

@@ -16,32 +16,14 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks import detectors
-from tasks.config import DETECTOR_NAMES, DetectConfig, ExtractConfig
-from tasks.detectors import OUTPUT_COLUMNS, DetectorConfig, detector_config, run_detectors
-from tasks.store import ArtifactStore, code_version, fingerprint
-
-REPORT_COLUMNS = ["date", "region", "actual", "predicted", "deviation_pct", "is_hotspot", "note"]
-"""The study's table (``is_hotspot`` here is the study's verdict; see :func:`apply_verdicts`)."""
-VERDICT_COLUMNS = [
-    "study_hotspot",
-    "detector",
-    "expected",
-    "lower",
-    "upper",
-    "score",
-    "p_value",
-    "direction",
-    "severity",
-    "agreeing",
-]
-"""Added per day by :func:`apply_verdicts`: the study's verdict and the deciding detector's numbers."""
-MODEL_COLUMNS = ["trained_on", "model_note"]
-"""Per region: the series its model was trained on (driver, or target as the fallback) and why not the driver."""
-HOTSPOT_COLUMNS = REPORT_COLUMNS + VERDICT_COLUMNS + MODEL_COLUMNS
-DETECTION_COLUMNS = ["date", "region", *OUTPUT_COLUMNS[1:], "driver"]
-"""detections.parquet: every detector's output row (tasks.detectors.OUTPUT_COLUMNS) plus region and driver."""
-UNSCORED_COLUMNS = ["date", "region", "reason"]
+from tasks.config import DetectConfig, ExtractConfig
+from tasks.detectors.registry import NAMES
+from tasks.detectors.run import run_detectors
+from tasks.detectors.schema import OUTPUT_COLUMNS, DetectorConfig, detector_config
+from tasks.results import Extracted, Predicted
+from tasks.schemas import DETECTION_COLUMNS, HOTSPOT_COLUMNS, MODEL_COLUMNS, STUDY_COLUMNS, UNSCORED_COLUMNS
+from tasks.stage import Stage, run_stage
+from tasks.store import ArtifactStore
 
 
 def deviation_pct(actual: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -76,7 +58,7 @@ def unscored_reason(actual: np.ndarray, position: int, look_back: int, dates: pd
 def extract_hotspots(
     predictions: pd.DataFrame, threshold_pct: float, look_back: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Long predictions -> (report: REPORT_COLUMNS + MODEL_COLUMNS, one row per scored target day;
+    """Long predictions -> (report: STUDY_COLUMNS + MODEL_COLUMNS, one row per scored target day;
     unscored days with reasons)."""
     if "trained_on" not in predictions:
         # Predictions written before regions had fallbacks: every model was trained on its driver.
@@ -103,7 +85,7 @@ def extract_hotspots(
             reasons.append((dates.iloc[pos], region, unscored_reason(actual, pos, look_back, dates, note)))
     unscored = pd.DataFrame(reasons, columns=UNSCORED_COLUMNS).astype({"region": "str", "reason": "str"})
     unscored["date"] = unscored["date"].astype("datetime64[us]")
-    return report[REPORT_COLUMNS + MODEL_COLUMNS].reset_index(drop=True), unscored
+    return report[STUDY_COLUMNS + MODEL_COLUMNS].reset_index(drop=True), unscored
 
 
 def detector_inputs(predictions: pd.DataFrame, region: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -132,9 +114,9 @@ def detect_all(predictions: pd.DataFrame, config: DetectorConfig) -> pd.DataFram
     parts = []
     for region, rows in predictions.groupby("region", sort=True):
         frame, forecast = detector_inputs(rows, str(region))
-        detected = run_detectors(frame, list(DETECTOR_NAMES), forecast, config)
+        detected = run_detectors(frame, list(NAMES), forecast, config)
         detected.insert(1, "region", str(region))
-        detected["driver"] = np.tile(frame["driver"].to_numpy(), len(DETECTOR_NAMES))
+        detected["driver"] = np.tile(frame["driver"].to_numpy(), len(NAMES))
         parts.append(detected)
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in DETECTION_COLUMNS})
@@ -144,7 +126,7 @@ def detect_all(predictions: pd.DataFrame, config: DetectorConfig) -> pd.DataFram
 
 
 def apply_verdicts(study: pd.DataFrame, detections: pd.DataFrame, decider: str) -> pd.DataFrame:
-    """Study table (REPORT_COLUMNS + MODEL_COLUMNS) + detections -> HOTSPOT_COLUMNS, one row per study row.
+    """Study table (STUDY_COLUMNS + MODEL_COLUMNS) + detections -> HOTSPOT_COLUMNS, one row per study row.
 
     ``study_hotspot`` keeps the study's verdict; ``is_hotspot`` and the numbers become the
     ``decider``'s; ``agreeing`` lists every detector that flags the day (registry order, comma-separated);
@@ -154,7 +136,7 @@ def apply_verdicts(study: pd.DataFrame, detections: pd.DataFrame, decider: str) 
     chosen = detections.loc[detections["detector"] == decider, [*keys, *OUTPUT_COLUMNS[3:]]]
     flagged = detections[detections["is_hotspot"]]
     agreeing = (
-        flagged.assign(order=flagged["detector"].map({name: i for i, name in enumerate(DETECTOR_NAMES)}))
+        flagged.assign(order=flagged["detector"].map({name: i for i, name in enumerate(NAMES)}))
         .sort_values([*keys, "order"])
         .groupby(keys)["detector"]
         .agg(",".join)
@@ -178,49 +160,43 @@ def apply_verdicts(study: pd.DataFrame, detections: pd.DataFrame, decider: str) 
 # -- Prefect task ---------------------------------------------------------------------
 
 
+STAGE = Stage("extract", __name__)
+
+
 @task(name="extract", cache_policy=NO_CACHE)
 def extract(
     store: ArtifactStore,
     run_date: date,
-    predictions: dict,
+    predicted: Predicted,
     config: ExtractConfig,
     look_back: int,
     detect: DetectConfig,
-) -> dict:
+) -> Extracted:
     """Score the target's predictions with the study's rule and every detector; write the hotspot
     table (decided by ``detect.decider``), the long detections table and the list of unscored days."""
     logger = get_run_logger()
-    key = fingerprint(
-        stage="extract",
-        predictions=predictions["sha256"],
-        config=config.model_dump(),
-        detect=detect.model_dump(),
-        look_back=look_back,
-        code=code_version(__file__, detectors.__file__),
-    )
-    if (hit := store.reuse("extract", run_date, key)) is not None:
-        logger.info("extract: skipped, same predictions as run date %s", hit["reused_from"])
-        return hit["outputs"] | {"status": f"skipped (same as {hit['reused_from']})"}
-    frame = store.load_table(predictions)
-    study, unscored = extract_hotspots(frame, config.threshold_pct, look_back)
-    detections = detect_all(frame, detector_config(detect, config.threshold_pct))
-    report = apply_verdicts(study, detections, detect.decider)
-    refs = {
-        "hotspots": store.write_table("extract", run_date, "hotspots", report).to_dict(),
-        "unscored": store.write_table("extract", run_date, "unscored", unscored).to_dict(),
-        "detections": store.write_table("extract", run_date, "detections", detections).to_dict(),
-    }
-    store.write_manifest("extract", run_date, {"fingerprint": key, "outputs": refs})
-    hot = report[report["is_hotspot"]]
-    logger.info(
-        "extract: %d days scored, %d days not scored; %s flags %d (%s); the study's rule (deviation > %.1f %%) "
-        "flags %d",
-        len(report),
-        len(unscored),
-        detect.decider,
-        len(hot),
-        ", ".join(f"{n} {level}" for level, n in hot["severity"].value_counts().items()) or "none",
-        config.threshold_pct,
-        int(report["study_hotspot"].sum()),
-    )
-    return refs | {"status": "ran"}
+
+    def compute() -> Extracted:
+        frame = store.load_table(predicted.predictions)
+        study, unscored = extract_hotspots(frame, config.threshold_pct, look_back)
+        detections = detect_all(frame, detector_config(detect, config.threshold_pct))
+        report = apply_verdicts(study, detections, detect.decider)
+        hot = report[report["is_hotspot"]]
+        logger.info(
+            "extract: %d days scored, %d days not scored; %s flags %d (%s); the study's rule (deviation > %.1f %%) "
+            "flags %d",
+            len(report), len(unscored), detect.decider, len(hot),
+            ", ".join(f"{n} {level}" for level, n in hot["severity"].value_counts().items()) or "none",
+            config.threshold_pct, int(report["study_hotspot"].sum()),
+        )  # fmt: skip
+        return Extracted(
+            hotspots=store.write_table("extract", run_date, "hotspots", report),
+            unscored=store.write_table("extract", run_date, "unscored", unscored),
+            detections=store.write_table("extract", run_date, "detections", detections),
+        )
+
+    return run_stage(
+        store, run_date, STAGE, Extracted,
+        inputs={"predictions": predicted.predictions},
+        settings={"extract": config, "detect": detect, "look_back": look_back}, compute=compute, logger=logger,
+    )  # fmt: skip

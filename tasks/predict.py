@@ -10,19 +10,16 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks import lstm
+from tasks import lstm_model
 from tasks.config import SeriesConfig, TrainConfig
+from tasks.results import Predicted, Scaled, Trained
 from tasks.scale import MinMaxScaler, scaler_arrays, scalers_from_dict
-from tasks.store import ArtifactStore, code_version, fingerprint
+from tasks.schemas import PREDICTION_COLUMNS, ROLES
+from tasks.stage import Stage, run_stage
+from tasks.store import ArtifactStore
 
 if TYPE_CHECKING:
     import keras
-
-PREDICTION_COLUMNS = [
-    "date", "region", "role", "actual", "predicted", "actual_scaled", "predicted_scaled", "trained_on", "model_note",
-]  # fmt: skip
-"""predictions.parquet: one row per region, day and role; ``trained_on`` is driver, target or none."""
-ROLES = ("target", "driver")
 
 
 def region_matrix(scaled: pd.DataFrame, column: str, regions: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +41,7 @@ def predict_matrix(model: keras.Model, values: np.ndarray, look_back: int) -> np
         return out
     windows = np.lib.stride_tricks.sliding_window_view(values, look_back, axis=1)[:, : t - look_back]
     complete = np.isfinite(windows).all(axis=2)
-    predicted = lstm.predict_series(model, np.where(np.isfinite(windows), windows, 0.0)).astype("float64")
+    predicted = lstm_model.predict_series(model, np.where(np.isfinite(windows), windows, 0.0)).astype("float64")
     out[:, look_back:] = np.where(complete, predicted, np.nan)
     return out
 
@@ -108,7 +105,7 @@ def fit_and_predict(
     from tasks.train import fit_plan, plan_training
 
     plan = plan_training(scaled, series, train.look_back)
-    model = lstm.model_from_packed(fit_plan(plan, train, chunk_size).packed, train)
+    model = lstm_model.model_from_packed(fit_plan(plan, train, chunk_size).packed, train)
     trained_on = dict(zip(plan.regions, plan.roles, strict=True))
     return predict_regions(model, plan.regions, scaled, scalers, train.look_back, trained_on, plan.notes)
 
@@ -116,37 +113,32 @@ def fit_and_predict(
 # -- Prefect task ---------------------------------------------------------------------
 
 
+STAGE = Stage("predict", __name__)
+
+
 @task(name="predict", cache_policy=NO_CACHE)
-def predict(store: ArtifactStore, run_date: date, scaled: dict, scaler: dict, model: dict, look_back: int) -> dict:
+def predict(store: ArtifactStore, run_date: date, scaled: Scaled, model: Trained, look_back: int) -> Predicted:
     """Apply each region's model to its target and driver series; write predictions in counts."""
     logger = get_run_logger()
-    key = fingerprint(
-        stage="predict",
-        scaled=scaled["sha256"],
-        scaler=scaler["sha256"],
-        model=model["model"]["sha256"],
-        plan=model["plan"]["sha256"],
-        look_back=look_back,
-        code=code_version(__file__, lstm.__file__),
-    )
-    if (hit := store.reuse("predict", run_date, key)) is not None:
-        logger.info("predict: skipped, same series and model as run date %s", hit["reused_from"])
-        return hit["outputs"] | {"status": f"skipped (same as {hit['reused_from']})"}
-    frame = store.load_table(scaled)
-    card = store.load_json(model["model_card"])
-    plan = store.load_json(model["plan"])
-    keras_model = lstm.load_model(store.resolve(model["model"]))
-    scalers = scalers_from_dict(store.load_json(scaler))
-    predictions = predict_regions(
-        keras_model, card["regions"], frame, scalers, look_back, card["trained_on"], plan["notes"]
-    )
-    outputs = {"predictions": store.write_table("predict", run_date, "predictions", predictions).to_dict()}
-    store.write_manifest("predict", run_date, {"fingerprint": key, "model_id": model["model_id"], "outputs": outputs})
-    counts = predictions.groupby("role")["predicted"].count().to_dict()
-    logger.info(
-        "predict: %s predictions per role for %d region(s) with model %s",
-        counts,
-        len(card["regions"]),
-        model["model_id"],
-    )
-    return outputs | {"status": "ran"}
+
+    def compute() -> Predicted:
+        frame = store.load_table(scaled.scaled)
+        card = store.load_json(model.model_card)
+        plan = store.load_json(model.plan)
+        keras_model = lstm_model.load_model(store.resolve(model.model))
+        scalers = scalers_from_dict(store.load_json(scaled.scaler))
+        predictions = predict_regions(
+            keras_model, card["regions"], frame, scalers, look_back, card["trained_on"], plan["notes"]
+        )
+        counts = predictions.groupby("role")["predicted"].count().to_dict()
+        logger.info(
+            "predict: %s predictions per role for %d region(s) with model %s",
+            counts, len(card["regions"]), model.model_id,
+        )  # fmt: skip
+        return Predicted(predictions=store.write_table("predict", run_date, "predictions", predictions))
+
+    return run_stage(
+        store, run_date, STAGE, Predicted,
+        inputs={"scaled": scaled.scaled, "scaler": scaled.scaler, "model": model.model, "plan": model.plan},
+        settings={"look_back": look_back}, compute=compute, logger=logger, extra={"model_id": model.model_id},
+    )  # fmt: skip

@@ -16,9 +16,10 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.config import SeriesConfig
-from tasks.store import ArtifactStore, code_version, fingerprint
-
-SCALED_COLUMNS = ["date", "region", "target", "driver", "target_scaled", "driver_scaled"]
+from tasks.results import Scaled, Validated
+from tasks.schemas import SCALED_COLUMNS
+from tasks.stage import Stage, run_stage
+from tasks.store import ArtifactStore
 
 
 class ScaleError(ValueError):
@@ -140,31 +141,32 @@ def scalers_from_dict(payload: dict[str, dict[str, dict | None]]) -> dict[str, d
 
 # -- Prefect task ---------------------------------------------------------------------
 
+STAGE = Stage("scale", __name__)
+
 
 @task(name="scale", cache_policy=NO_CACHE)
-def scale(store: ArtifactStore, run_date: date, valid: dict, series: SeriesConfig) -> dict:
+def scale(store: ArtifactStore, run_date: date, validated: Validated, series: SeriesConfig) -> Scaled:
     """Read the validated table, write the scaled daily series and the scaler parameters."""
     logger = get_run_logger()
-    key = fingerprint(stage="scale", valid=valid["sha256"], series=series.model_dump(), code=code_version(__file__))
-    if (hit := store.reuse("scale", run_date, key)) is not None:
-        logger.info("scale: skipped, same validated rows as run date %s", hit["reused_from"])
-        return hit["outputs"] | {"status": f"skipped (same as {hit['reused_from']})"}
-    table = store.load_table(valid)
-    scaled, scalers = scale_series(table, series)
-    scaled_ref = store.write_table("scale", run_date, "scaled", scaled)
-    scaler_ref = store.write_json("scale", run_date, "scaler", scalers_to_dict(scalers))
-    outputs = {"scaled": scaled_ref.to_dict(), "scaler": scaler_ref.to_dict()}
-    store.write_manifest("scale", run_date, {"fingerprint": key, "outputs": outputs})
-    no_driver = sorted(region for region, roles in scalers.items() if roles["driver"] is None)
-    logger.info(
-        "scale: read %d validated rows; %d region(s) -> %d region-days (%d target, %d driver values missing)%s",
-        len(table),
-        len(scalers),
-        len(scaled),
-        scaled["target"].isna().sum(),
-        scaled["driver"].isna().sum(),
-        f"; no driver value at all in {', '.join(no_driver[:10])}" if no_driver else "",
-    )
-    if len(scalers) == 1:
-        logger.info("scale: scalers %s", scalers_to_dict(scalers))
-    return outputs | {"status": "ran"}
+
+    def compute() -> Scaled:
+        table = store.load_table(validated.valid)
+        scaled, scalers = scale_series(table, series)
+        result = Scaled(
+            scaled=store.write_table("scale", run_date, "scaled", scaled),
+            scaler=store.write_json("scale", run_date, "scaler", scalers_to_dict(scalers)),
+        )
+        no_driver = sorted(region for region, roles in scalers.items() if roles["driver"] is None)
+        logger.info(
+            "scale: read %d validated rows; %d region(s) -> %d region-days (%d target, %d driver values missing)%s",
+            len(table), len(scalers), len(scaled), scaled["target"].isna().sum(), scaled["driver"].isna().sum(),
+            f"; no driver value at all in {', '.join(no_driver[:10])}" if no_driver else "",
+        )  # fmt: skip
+        if len(scalers) == 1:
+            logger.info("scale: scalers %s", scalers_to_dict(scalers))
+        return result
+
+    return run_stage(
+        store, run_date, STAGE, Scaled,
+        inputs={"valid": validated.valid}, settings={"series": series}, compute=compute, logger=logger,
+    )  # fmt: skip

@@ -15,10 +15,11 @@ Layout under the store root (``data/`` by default)::
     08_backtest/                         detector comparison tables and chart
 
 Every write goes to a temporary file in the destination folder and is moved into place
-with ``os.replace``, so a reader never sees a partial file. Re-running a date rewrites
-only that date's partition. Each stage writes ``_manifest.json`` last; it records the
-stage's *fingerprint* (content hashes of its inputs, its config and its code), which is
-what lets a later run reuse the outputs instead of recomputing them.
+with ``os.replace``, so a reader never sees a partial file; a folder (Data Docs, ``latest/``)
+is switched as a whole by :func:`publish_folder`. Re-running a date rewrites only that date's
+partition. Each stage writes ``_manifest.json`` last (tasks/stage.py); it records the stage's
+*fingerprint*, which lets a later run reuse the outputs instead of recomputing them. Paths in
+manifests and references are relative to the store root, so a store can be copied or moved.
 """
 
 from __future__ import annotations
@@ -84,22 +85,14 @@ def fingerprint(**parts: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def code_version(*modules: str) -> str:
-    """Hash of the given source files: a stage whose code changed must not reuse old outputs."""
-    digest = hashlib.sha256()
-    for module in modules:
-        digest.update(Path(module).read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _refs(node: Any) -> list[dict[str, Any]]:
+def manifest_refs(node: Any) -> list[dict[str, Any]]:
     """Every artifact reference (a dict with path and sha256) inside a nested structure."""
     if isinstance(node, dict):
         if "path" in node and "sha256" in node:
             return [node]
-        return [ref for value in node.values() for ref in _refs(value)]
+        return [ref for value in node.values() for ref in manifest_refs(value)]
     if isinstance(node, list):
-        return [ref for value in node for ref in _refs(value)]
+        return [ref for value in node for ref in manifest_refs(value)]
     return []
 
 
@@ -243,6 +236,18 @@ class ArtifactStore:
         self.write_with(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return ArtifactRef(self.relative(target), sha256_file(target))
 
+    def write_figure(self, layer: str, run_date: date, name: str, figure: Any, dpi: int = 110) -> ArtifactRef:
+        """Save a matplotlib figure as ``name.png`` in a layer's partition (atomically)."""
+        target = self.path(layer, run_date, f"{name}.png")
+        self.write_with(target, lambda tmp: figure.savefig(tmp, dpi=dpi))
+        return self.ref(target)
+
+    def write_text(self, layer: str, run_date: date, filename: str, text: str) -> ArtifactRef:
+        """Write a text file (markdown, ...) into a layer's partition (atomically)."""
+        target = self.path(layer, run_date, filename)
+        self.write_with(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        return self.ref(target)
+
     def write_manifest(self, layer: str, run_date: date, payload: dict[str, Any]) -> Path:
         """Write the stage's manifest; called last, so its presence means the stage finished."""
         return self.resolve(self.write_json(layer, run_date, MANIFEST.removesuffix(".json"), payload))
@@ -320,7 +325,7 @@ class ArtifactStore:
         for day, manifest in reversed(self.manifests(layer)):
             if manifest.get("fingerprint") != key:
                 continue
-            refs = _refs(manifest.get("outputs", {}))
+            refs = manifest_refs(manifest.get("outputs", {}))
             if all(self._intact(r) for r in refs):
                 source = manifest.get("reused_from") or day.isoformat()
                 if day != run_date:
@@ -346,28 +351,19 @@ class ArtifactStore:
         return [json.loads(card.read_text()) for card in cards]
 
     def publish_latest(self, files: dict[str, Path], run_date: date) -> dict[str, Path]:
-        """Make ``latest/`` the given report files, all at once.
+        """Make ``latest/`` the given report files, all at once (:func:`publish_folder`).
 
-        The files are copied into a new dot-folder, then the ``latest`` link is switched to it
-        with one ``os.replace``: a reader sees the old set or the new set, never a mix.
-        Runs hold the store lock, so only one publisher exists at a time.
+        A reader sees the old set or the new set, never a mix. Runs hold the store lock, so only one
+        publisher exists at a time.
         """
-        base = self.root / LAYERS["report"]
-        token = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
-        staged = base / f".latest.{token}"
-        staged.mkdir(parents=True)
-        for name, source in files.items():
-            shutil.copyfile(source, staged / name)
-        (staged / MANIFEST).write_text(json.dumps({"run_date": run_date.isoformat()}) + "\n", encoding="utf-8")
-        link = base / "latest"
-        if link.is_dir() and not link.is_symlink():
-            shutil.rmtree(link)  # a store written before latest/ became a link
-        staged_link = base / f".latest-link.{token}"
-        staged_link.symlink_to(staged.name)
-        os.replace(staged_link, link)
-        for old in base.glob(".latest.*"):
-            if old != staged:
-                shutil.rmtree(old, ignore_errors=True)
+
+        def build(folder: Path) -> None:
+            folder.mkdir(parents=True)
+            for name, source in files.items():
+                shutil.copyfile(source, folder / name)
+            (folder / MANIFEST).write_text(json.dumps({"run_date": run_date.isoformat()}) + "\n", encoding="utf-8")
+
+        link = publish_folder(self.root / LAYERS["report"] / "latest", build)
         return {name: link / name for name in files}
 
     def latest_run_date(self) -> str:
@@ -388,13 +384,14 @@ class ArtifactStore:
         original's.
         """
         raw = Path(ref.path if isinstance(ref, ArtifactRef) else ref["path"])
+        # Links inside the store (data_docs, latest) stay as named: their target folder changes on rebuild.
         if not raw.is_absolute():
-            path = (self.root / raw).resolve()
+            path = Path(os.path.normpath(self.root / raw))
         elif raw.resolve().is_relative_to(self.root):
-            path = raw.resolve()
+            path = Path(os.path.normpath(raw))
         else:
             path = self._rebased(raw)
-        if not path.is_relative_to(self.root):
+        if not path.resolve().is_relative_to(self.root):
             raise ValueError(f"artifact {raw} is outside the store {self.root}")
         return path
 
@@ -403,7 +400,7 @@ class ArtifactStore:
         layers = set(LAYERS.values())
         for i, part in enumerate(path.parts):
             if part in layers:
-                return (self.root.joinpath(*path.parts[i:])).resolve()
+                return Path(os.path.normpath(self.root.joinpath(*path.parts[i:])))
         return path
 
     def load_bytes(self, ref: dict[str, Any] | ArtifactRef) -> bytes:
@@ -430,3 +427,65 @@ class ArtifactStore:
 
     def read_json(self, layer: str, run_date: date, name: str) -> Any:
         return json.loads(self.path(layer, run_date, f"{name}.json").read_text(encoding="utf-8"))
+
+
+# -- the one atomic folder switch ------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id exists."""
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _sweep_staged(target: Path) -> None:
+    """Remove the staging leftovers of processes that died while building (never the live folder).
+
+    Staged names carry the builder's pid, so a folder that another live run is still
+    building is left alone.
+    """
+    live = target.resolve() if target.is_symlink() else None
+    prefix = f".{target.name}."
+    for path in target.parent.glob(f"{prefix}*"):
+        pid = path.name.removeprefix(prefix).split(".")[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        if path.is_symlink():
+            path.unlink()
+        elif path.resolve() != live:
+            shutil.rmtree(path)
+
+
+def publish_folder(target: Path, build: Callable[[Path], None]) -> Path:
+    """Build a folder with ``build(folder)`` and make ``target`` show it in one atomic step.
+
+    A non-empty directory cannot be replaced atomically, a symlink can: ``target`` is a
+    (relative) symlink to a dot-named sibling holding the newest complete build, switched
+    with ``os.replace``. A reader therefore sees the previous complete folder or the new
+    one, never a half-built one; a crash leaves only dot-named leftovers, which the next
+    publish sweeps. Returns ``target``.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_staged(target)
+    staged = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    link = staged.with_name(f"{staged.name}.link")
+    try:
+        build(staged)
+        link.symlink_to(staged.name)
+        previous = target.resolve() if target.is_symlink() else None
+        if target.is_dir() and not target.is_symlink():
+            # A store copied with links followed (cp -L, zip) holds a real folder here: set it aside first.
+            previous = target.rename(staged.with_name(f"{staged.name}.old"))
+        os.replace(link, target)
+    except BaseException:
+        link.unlink(missing_ok=True)
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    if previous is not None and previous.exists():
+        shutil.rmtree(previous)
+    return target

@@ -30,9 +30,11 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks import lstm
+from tasks import lstm, lstm_model
 from tasks.config import ComputeConfig, RetrainConfig, SeriesConfig, TrainConfig
-from tasks.store import ArtifactStore, code_version, fingerprint
+from tasks.results import Scaled, Trained
+from tasks.stage import Stage, code_digest, run_stage
+from tasks.store import ArtifactStore, fingerprint
 
 if TYPE_CHECKING:
     import keras
@@ -200,11 +202,6 @@ def package_versions() -> dict[str, str]:
 # -- Prefect task ---------------------------------------------------------------------
 
 
-def _registry_refs(store: ArtifactStore, model_id: str) -> dict[str, dict[str, Any]]:
-    folder = store.registry(model_id)
-    return {name.split(".")[0]: store.ref(folder / name).to_dict() for name in MODEL_FILES}
-
-
 def history_frame(regions: list[str], loss_history: np.ndarray) -> pd.DataFrame:
     """(epochs, S) losses -> long frame epoch, region, loss (history.parquet)."""
     epochs, n = loss_history.shape
@@ -222,7 +219,7 @@ def _register(
 ) -> None:
     """Write a model's files into the registry, the card last (its presence marks a complete entry)."""
     folder = store.registry(model_id)
-    store.write_with(folder / "model.keras", lambda p: lstm.save_model(model, p))
+    store.write_with(folder / "model.keras", lambda p: lstm_model.save_model(model, p))
     store.write_with(folder / "scaler.json", lambda p: p.write_text(json.dumps(scaler, indent=2, sort_keys=True)))
     store.write_with(folder / "history.parquet", lambda p: history.to_parquet(p, index=False))
     store.write_with(folder / "model_card.json", lambda p: p.write_text(json.dumps(card, indent=2, sort_keys=True)))
@@ -246,104 +243,119 @@ def _fit(plan: TrainingPlan, config: TrainConfig, compute: ComputeConfig, logger
     return fit_plan(plan, config, compute.regions_per_chunk, on_epoch=progress)
 
 
+STAGE = Stage("train", __name__)
+
+
 @task(name="train", cache_policy=NO_CACHE)
 def train(
     store: ArtifactStore,
     run_date: date,
-    scaled: dict,
-    scaler: dict,
+    scaled: Scaled,
     config: TrainConfig,
     series: SeriesConfig,
     retrain: RetrainConfig,
     compute: ComputeConfig | None = None,
-) -> dict:
+) -> Trained:
     """Train every region's model (grouped, in chunks), or reuse a registered model as the retrain policy allows."""
     logger = get_run_logger()
     compute = compute or ComputeConfig()
-    frame = store.load_table(scaled)
-    plan = plan_training(frame, series, config.look_back)
-    if not plan.regions:
-        reasons = "; ".join(f"{r}: {why}" for r, why in list(plan.skipped.items())[:5])
-        raise TrainError(f"no region can be trained ({reasons})")
-    # Where training runs (chunk size, Dask) does not change the weights, so it is not part of the key.
-    compat = fingerprint(
-        train=config.model_dump(), series=series.model_dump(), code=code_version(__file__, lstm.__file__)
-    )
-    model_id = fingerprint(compat=compat, data=plan.digest())[:16]
-    trained_on = dict(zip(plan.regions, plan.roles, strict=True))
-    # A model is reusable only for the same regions, each trained on the same series.
-    candidates = [
-        card
-        for card in store.registered_models()
-        if card["compat"] == compat
-        and card["trained_run_date"] <= run_date.isoformat()
-        and card.get("trained_on") == trained_on
-    ]
-    chosen, reason = decide_retraining(retrain, candidates, model_id, run_date, plan.n_windows)
 
-    if chosen is None:
-        fallback = sum(role == "target" for role in plan.roles)
-        logger.info(
-            "train: training (%s) %d region(s), %d windows in all (%d on the driver, %d on the target's own history, "
-            "%d not modelled); %d epochs, batch %d",
-            reason,
-            len(plan.regions),
-            plan.n_windows,
-            len(plan.regions) - fallback,
-            fallback,
-            len(plan.skipped),
-            config.epochs,
-            config.batch_size,
-        )
-        for region, note in list(plan.notes.items())[:10]:
-            logger.info("train: %s: %s", region, note)
-        # Import TensorFlow before the clock starts: fit_seconds is the training itself (graph tracing
-        # included), comparable with the time a plain script spends inside model.fit.
-        lstm.ensure_registered()
-        started = time.perf_counter()
-        fitted = _fit(plan, config, compute, logger)
-        seconds = time.perf_counter() - started
-        final = fitted.loss_history[-1].astype("float64")
-        card = {
-            "model_id": model_id,
-            "compat": compat,
-            "trained_run_date": run_date.isoformat(),
-            "training_windows": plan.n_windows,
-            "data_end": frame["date"].max().date().isoformat(),
-            "regions": plan.regions,
-            "trained_on": trained_on,
-            "region_windows": {r: len(w) for r, w in zip(plan.regions, plan.windows, strict=True)},
-            "notes": plan.notes,
-            "train_config": config.model_dump(),
-            "series": series.model_dump(),
-            "final_loss": float(np.median(final)),
-            "final_loss_by_region": dict(zip(plan.regions, final.tolist(), strict=True)),
-            "fit_seconds": round(seconds, 3),
-            "trained_where": compute.dask_address or "in process",
-            "versions": package_versions(),
-        }
-        model = lstm.model_from_packed(fitted.packed, config)
-        history = history_frame(plan.regions, fitted.loss_history)
-        _register(store, model_id, model, history, store.load_json(scaler), card)
-        chosen, status = model_id, f"trained ({reason})"
-        logger.info(
-            "train: fitted %d region(s) in %.2f s, final loss %.5f (median); registered model %s",
-            len(plan.regions),
-            seconds,
-            card["final_loss"],
-            model_id,
-        )
-    elif chosen == model_id:
-        status = f"skipped (model {chosen} was trained on exactly this data)"
-        logger.info("train: %s", status)
-    else:
-        status = f"reused model {chosen} ({reason})"
-        logger.info("train: not retrained: %s", status)
+    def run() -> Trained:
+        frame = store.load_table(scaled.scaled)
+        plan = plan_training(frame, series, config.look_back)
+        if not plan.regions:
+            reasons = "; ".join(f"{r}: {why}" for r, why in list(plan.skipped.items())[:5])
+            raise TrainError(f"no region can be trained ({reasons})")
+        # Where training runs (chunk size, Dask) does not change the weights, so it is not part of the key.
+        compat = fingerprint(train=config.model_dump(), series=series.model_dump(), code=code_digest(__name__))
+        model_id = fingerprint(compat=compat, data=plan.digest())[:16]
+        trained_on = dict(zip(plan.regions, plan.roles, strict=True))
+        # A model is reusable only for the same regions, each trained on the same series.
+        candidates = [
+            card
+            for card in store.registered_models()
+            if card["compat"] == compat
+            and card["trained_run_date"] <= run_date.isoformat()
+            and card.get("trained_on") == trained_on
+        ]
+        chosen, reason = decide_retraining(retrain, candidates, model_id, run_date, plan.n_windows)
+        if chosen is None:
+            _train_and_register(store, run_date, frame, plan, config, series, compute, compat, model_id, reason,
+                                scaled, logger)  # fmt: skip
+            chosen, status = model_id, f"trained ({reason})"
+        elif chosen == model_id:
+            status = f"skipped (model {chosen} was trained on exactly this data)"
+            logger.info("train: %s", status)
+        else:
+            status = f"reused model {chosen} ({reason})"
+            logger.info("train: not retrained: %s", status)
+        refs = {name.split(".")[0]: store.ref(store.registry(chosen) / name) for name in MODEL_FILES}
+        # What this run's regions get, which may differ from the reused model's own training data.
+        plan_ref = store.write_json("train", run_date, "plan", {"trained_on": trained_on, "notes": plan.notes})
+        return Trained(**refs, plan=plan_ref, model_id=chosen, status=status)
 
-    refs = _registry_refs(store, chosen)
-    # What this run's regions get, which may differ from the reused model's own training data.
-    plan_ref = store.write_json("train", run_date, "plan", {"trained_on": trained_on, "notes": plan.notes})
-    store.write_manifest(
-        "train", run_date, {"model_id": chosen, "decision": status, "outputs": refs | {"plan": plan_ref.to_dict()}}
-    )
-    return refs | {"plan": plan_ref.to_dict(), "model_id": chosen, "status": status}
+    # The run date is a setting: whether a registered model is still fresh depends on it (retrain policy).
+    return run_stage(
+        store, run_date, STAGE, Trained,
+        inputs={"scaled": scaled.scaled, "scaler": scaled.scaler},
+        settings={"train": config, "series": series, "retrain": retrain, "run_date": run_date.isoformat()},
+        compute=run, logger=logger,
+    )  # fmt: skip
+
+
+def _train_and_register(
+    store: ArtifactStore,
+    run_date: date,
+    frame: pd.DataFrame,
+    plan: TrainingPlan,
+    config: TrainConfig,
+    series: SeriesConfig,
+    compute: ComputeConfig,
+    compat: str,
+    model_id: str,
+    reason: str,
+    scaled: Scaled,
+    logger: Any,
+) -> None:
+    """Train the plan and register the model with its scaler, history and model card."""
+    fallback = sum(role == "target" for role in plan.roles)
+    logger.info(
+        "train: training (%s) %d region(s), %d windows in all (%d on the driver, %d on the target's own history, "
+        "%d not modelled); %d epochs, batch %d",
+        reason, len(plan.regions), plan.n_windows, len(plan.regions) - fallback, fallback, len(plan.skipped),
+        config.epochs, config.batch_size,
+    )  # fmt: skip
+    for region, note in list(plan.notes.items())[:10]:
+        logger.info("train: %s: %s", region, note)
+    # Import TensorFlow before the clock starts: fit_seconds is the training itself (graph tracing
+    # included), comparable with the time a plain script spends inside model.fit.
+    lstm_model.ensure_registered()
+    started = time.perf_counter()
+    fitted = _fit(plan, config, compute, logger)
+    seconds = time.perf_counter() - started
+    final = fitted.loss_history[-1].astype("float64")
+    card = {
+        "model_id": model_id,
+        "compat": compat,
+        "trained_run_date": run_date.isoformat(),
+        "training_windows": plan.n_windows,
+        "data_end": frame["date"].max().date().isoformat(),
+        "regions": plan.regions,
+        "trained_on": dict(zip(plan.regions, plan.roles, strict=True)),
+        "region_windows": {r: len(w) for r, w in zip(plan.regions, plan.windows, strict=True)},
+        "notes": plan.notes,
+        "train_config": config.model_dump(),
+        "series": series.model_dump(),
+        "final_loss": float(np.median(final)),
+        "final_loss_by_region": dict(zip(plan.regions, final.tolist(), strict=True)),
+        "fit_seconds": round(seconds, 3),
+        "trained_where": compute.dask_address or "in process",
+        "versions": package_versions(),
+    }
+    model = lstm_model.model_from_packed(fitted.packed, config)
+    history = history_frame(plan.regions, fitted.loss_history)
+    _register(store, model_id, model, history, store.load_json(scaled.scaler), card)
+    logger.info(
+        "train: fitted %d region(s) in %.2f s, final loss %.5f (median); registered model %s",
+        len(plan.regions), seconds, card["final_loss"], model_id,
+    )  # fmt: skip

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from flows.backtest import hotspot_backtest
-from tasks.backtest import SUMMARY_COLUMNS
 from tasks.config import DETECTOR_NAMES
+from tasks.evaluation.metrics import SUMMARY_COLUMNS
 from tasks.store import ArtifactStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]

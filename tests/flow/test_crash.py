@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.store import LAYERS, MANIFEST, STAGES, ArtifactStore, sha256_file
+from tasks.store import LAYERS, MANIFEST, STAGES, ArtifactStore, manifest_refs, sha256_file
 
 pytestmark = pytest.mark.slow
 HOTSPOT = str(Path(sys.executable).with_name("hotspot"))
@@ -127,8 +127,7 @@ def check_manifests(root: Path) -> list[str]:
     finished = []
     for stage in STAGES:
         for _, manifest in store.manifests(stage):
-            refs = manifest.get("outputs", {}).values()
-            for ref in refs:
+            for ref in manifest_refs(manifest.get("outputs", {})):
                 path = store.resolve(ref)
                 assert path.is_file(), f"{stage} manifest names a missing file {path}"
                 assert sha256_file(path) == ref["sha256"], f"{stage} manifest: {path} changed since"

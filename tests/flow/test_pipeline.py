@@ -12,11 +12,15 @@ import pytest
 
 from flows.pipeline import hotspot_pipeline
 from tasks.config import PipelineConfig, apply_overrides
-from tasks.extract import DETECTION_COLUMNS, HOTSPOT_COLUMNS, UNSCORED_COLUMNS
-from tasks.ingest import CANONICAL_COLUMNS
-from tasks.predict import PREDICTION_COLUMNS
-from tasks.report import REPORT_TABLE_COLUMNS
-from tasks.scale import SCALED_COLUMNS
+from tasks.schemas import (
+    CANONICAL_COLUMNS,
+    DETECTION_COLUMNS,
+    HOTSPOT_COLUMNS,
+    PREDICTION_COLUMNS,
+    REPORT_TABLE_COLUMNS,
+    SCALED_COLUMNS,
+    UNSCORED_COLUMNS,
+)
 from tasks.store import LAYERS, MANIFEST, ArtifactStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]

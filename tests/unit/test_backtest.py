@@ -9,31 +9,24 @@ import pandas as pd
 import pytest
 
 from tasks import lstm
-from tasks.backtest import (
-    ORACLE,
+from tasks.config import DETECTOR_NAMES, PipelineConfig
+from tasks.detectors.schema import DetectorConfig, detector_config
+from tasks.evaluation.backtest import REAL, real_series, run_backtest
+from tasks.evaluation.forecasts import lstm_forecasts
+from tasks.evaluation.metrics import (
     PER_SEED_COLUMNS,
-    REAL,
-    SCENARIOS,
     SUMMARY_COLUMNS,
     LabelledSeries,
     alarm_statistic,
-    driver_forecast,
     evaluate_scenario,
     f1_score,
-    inject_outbreaks,
-    lstm_forecasts,
-    outbreak_profile,
-    persistence_forecast,
-    pod_by_size,
-    real_series,
-    run_backtest,
     score_detections,
-    simulate_pair,
     summarise,
     threshold_for_far,
 )
-from tasks.config import DETECTOR_NAMES, PipelineConfig
-from tasks.detectors import DetectorConfig, detector_config
+from tasks.evaluation.oracle import ORACLE
+from tasks.evaluation.simulate import SCENARIOS, inject_outbreaks, outbreak_profile, simulate_pair
+from tasks.evaluation.tables import pod_by_size
 from tasks.predict import fit_and_predict
 from tasks.scale import scale_series
 
@@ -125,22 +118,6 @@ def test_inject_outbreaks_into_real_like_series() -> None:
     assert added > 0 and mask.any() and set(np.unique(ids)) <= {0, 1, 2}
     assert (injected["actual"].to_numpy()[~mask] == actual[~mask])[~np.isnan(actual[~mask])].all()
     pd.testing.assert_series_equal(injected["driver"], real["driver"])  # the target only
-
-
-def test_proxies_use_only_the_past() -> None:
-    frame, _, _ = simulate_pair("medium", seed=5)
-    y, d = frame["actual"].to_numpy(), frame["driver"].to_numpy()
-    fc = driver_forecast(y, d)
-    assert np.isnan(fc[:7]).all() and np.isfinite(fc[60:]).all()
-    # changing the future must not change the forecast up to that day
-    y2 = y.copy()
-    y2[200:] *= 10
-    d2 = d.copy()
-    d2[200:] *= 10
-    np.testing.assert_array_equal(driver_forecast(y2, d2)[:200], fc[:200])
-    np.testing.assert_array_equal(
-        persistence_forecast(np.array([1.0, 3.0, 5.0, np.nan, 7.0])), [np.nan, np.nan, 2, 4, np.nan]
-    )
 
 
 # ---------------------------------------------------------------------------------------------

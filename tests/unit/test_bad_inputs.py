@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from tasks.config import IngestConfig, ValidateConfig
-from tasks.ingest import IngestError, ingest_file, merge_observations
-from tasks.validate import ValidationFailed, validate_canonical
+from tasks.ingest.merge import merge_observations
+from tasks.ingest.read import IngestError, ingest_file
+from tasks.validate.split import ValidationFailed, validate_canonical
 
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
 RUN_DATE = date(2026, 11, 27)

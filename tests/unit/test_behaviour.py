@@ -44,9 +44,9 @@ def test_clean_series_gives_no_hotspot() -> None:
 def test_odd_regions_do_not_stop_the_others() -> None:
     """A region reporting for one day, one without any driver figure, and a normal one with a surge:
     every stage runs, the normal region's surge is found, the others are explained."""
-    from tasks.detectors import detector_config
+    from tasks.detectors.schema import detector_config
     from tasks.extract import apply_verdicts, detect_all
-    from tasks.report import build_report, region_summary
+    from tasks.report.table import build_report, region_summary
 
     normal = synthetic_pair(days=60, surge=(45,), seed=5, factor=2.5).assign(region="Normal")
     no_driver = synthetic_pair(days=60, seed=6).assign(region="NoDriver", asymptomatic=float("nan"))

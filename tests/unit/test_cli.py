@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.cli import CliError, explain_hint, format_frame, main, neutralise_formulas, parse_overrides
+from flows.cli import CliError, main, parse_overrides
+from flows.cli_render import explain_hint, format_frame, neutralise_formulas
 from tasks.config import PipelineConfig
-from tasks.detectors import detector_config
+from tasks.detectors.schema import detector_config
 from tasks.extract import apply_verdicts, detect_all, extract_hotspots
-from tasks.report import build_report
+from tasks.report.table import build_report
 from tasks.store import ArtifactStore
 from tasks.text import terminal_safe
 
@@ -149,7 +150,7 @@ def test_csv_export_neutralises_spreadsheet_formulas() -> None:
 
 
 def test_expects_new_work_guesses_from_inputs_and_store(tmp_path: Path) -> None:
-    from flows.cli import expects_new_work
+    from flows.cli_runtime import expects_new_work
 
     store = ArtifactStore(tmp_path / "store")
     assert expects_new_work(str(store.root), None, None)  # never run: the shipped data will be read
@@ -167,7 +168,7 @@ def test_expects_new_work_guesses_from_inputs_and_store(tmp_path: Path) -> None:
 def test_early_server_is_not_started_when_an_api_url_is_set() -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.cli import EarlyServer
+    from flows.cli_runtime import EarlyServer
 
     early = EarlyServer()
     with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):

@@ -63,3 +63,15 @@ def test_bad_values_name_the_key_the_value_and_the_rule(overrides: dict, message
 def test_a_section_can_be_set_as_a_whole_and_is_merged() -> None:
     config = apply_overrides(PipelineConfig(), {"train": {"epochs": 1}})
     assert config.train.epochs == 1 and config.train.look_back == PipelineConfig().train.look_back
+
+
+def test_configuration_docs_are_generated_from_the_config() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, str(root / "scripts" / "config_docs.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tasks.config import IngestConfig, ValidateConfig
-from tasks.ingest import ingest_file, merge_observations
-from tasks.validate import validate_canonical
+from tasks.ingest.merge import merge_observations
+from tasks.ingest.read import ingest_file
+from tasks.validate.split import validate_canonical
 
 RUN_DATE = date(2030, 1, 1)
 DANGEROUS = "\n\r\u2028\u0085\x1b\u202e\t"

@@ -9,20 +9,11 @@ import pandas as pd
 import pytest
 
 from tasks.config import DETECTOR_NAMES, DetectConfig, PipelineConfig
-from tasks.detectors import (
-    DETECTORS,
-    OUTPUT_COLUMNS,
-    DetectorConfig,
-    detector_config,
-    ewma_statistic,
-    explain,
-    lstm_calibrated,
-    lstm_ewma,
-    naive_calibrated,
-    past_autocorrelation,
-    run_detectors,
-    seed,
-)
+from tasks.detectors.ewma import ewma_statistic, past_autocorrelation
+from tasks.detectors.registry import NAMES, REGISTRY
+from tasks.detectors.run import detect, run_detectors
+from tasks.detectors.schema import OUTPUT_COLUMNS, DetectorConfig, detector_config
+from tasks.report.explain import explain
 
 
 def make_frame(actual: list[float] | np.ndarray, driver: list[float] | np.ndarray | None = None) -> pd.DataFrame:
@@ -49,7 +40,7 @@ EARS_SERIES = [2, 4, 2, 4, 2, 4, 3, 2, 4, 2, 9, 6]
 
 
 def ears_rows(name: str) -> pd.DataFrame:
-    return DETECTORS[name](make_frame(EARS_SERIES), None, DetectorConfig())
+    return detect(name, make_frame(EARS_SERIES), None, DetectorConfig())
 
 
 def test_ears_c1_hand_computed() -> None:
@@ -94,11 +85,11 @@ def test_ears_c3_hand_computed() -> None:
 
 def test_ears_min_sigma_and_gap() -> None:
     # after 7 zero days sd = 0; the 1-case floor gives C1 = actual / 1: 3 is not > 3, 4 is
-    out3 = DETECTORS["ears_c1"](make_frame([0] * 7 + [3]), None, DetectorConfig())
-    out4 = DETECTORS["ears_c1"](make_frame([0] * 7 + [4]), None, DetectorConfig())
+    out3 = detect("ears_c1", make_frame([0] * 7 + [3]), None, DetectorConfig())
+    out4 = detect("ears_c1", make_frame([0] * 7 + [4]), None, DetectorConfig())
     assert out3["score"].iloc[7] == 3.0 and not out3["is_hotspot"].iloc[7]
     assert out4["score"].iloc[7] == 4.0 and out4["is_hotspot"].iloc[7]
-    gap = DETECTORS["ears_c1"](make_frame([1, 2, np.nan, 2, 1, 2, 1, 50]), None, DetectorConfig())
+    gap = detect("ears_c1", make_frame([1, 2, np.nan, 2, 1, 2, 1, 50]), None, DetectorConfig())
     assert np.isnan(gap["score"].iloc[7]) and not gap["is_hotspot"].iloc[7]
     assert gap["note"].iloc[7] == "baseline has 1 missing day(s)"
 
@@ -110,7 +101,7 @@ def test_ears_min_sigma_and_gap() -> None:
 def test_seed_rule_exact() -> None:
     frame = make_frame([0, 1, 100, 100, 100, 100])
     predicted = np.array([5.0, -1.0, 110.0, 90.0, 89.0, 112.0])
-    out = seed(frame, predicted, DetectorConfig())
+    out = detect("seed", frame, predicted, DetectorConfig())
     # actual 0 -> undefined, NaN (not inf), not a hotspot, with a note
     assert np.isnan(out["score"].iloc[0]) and not out["is_hotspot"].iloc[0]
     assert "undefined" in out["note"].iloc[0]
@@ -135,7 +126,7 @@ def test_calibrated_interval_coverage_on_nb_data() -> None:
     # two-sided: lower/upper = central 95 % interval; each side one-sided at 5 %: central 90 %
     for sides, low, high in (("two-sided", 0.93, 0.97), ("each", 0.88, 0.92)):
         config = DetectorConfig(hotspot_level="warning", sides=sides)
-        out = lstm_calibrated(frame, mean, config)
+        out = detect("lstm_calibrated", frame, mean, config)
         scored = out["score"].notna()
         assert scored.sum() > 1450
         covered = (out["actual"] >= out["lower"]) & (out["actual"] <= out["upper"])
@@ -150,16 +141,18 @@ def test_small_count_guard_blocks_one_or_two_cases() -> None:
     actual = np.array([0.0] * 30 + [2.0])
     forecast = np.full(31, 0.05)
     loose = DetectorConfig(mu_floor=0.01, guard_min_cases=0, guard_min_excess=0)
-    free = lstm_calibrated(make_frame(actual), forecast, loose)
+    free = detect("lstm_calibrated", make_frame(actual), forecast, loose)
     assert free["severity"].iloc[-1] == "alarm" and free["is_hotspot"].iloc[-1]
-    guarded = lstm_calibrated(make_frame(actual), forecast, DetectorConfig(mu_floor=0.01))
+    guarded = detect("lstm_calibrated", make_frame(actual), forecast, DetectorConfig(mu_floor=0.01))
     last = guarded.iloc[-1]
     assert not last["is_hotspot"] and last["severity"] == "none" and last["guard_blocked"]
     assert "small-count guard" in last["note"]
     assert last["p_value"] < 0.01  # the statistic is still reported
     # one case too
     actual[-1] = 1.0
-    assert not lstm_calibrated(make_frame(actual), forecast, DetectorConfig(mu_floor=0.01))["is_hotspot"].iloc[-1]
+    assert not detect("lstm_calibrated", make_frame(actual), forecast, DetectorConfig(mu_floor=0.01))[
+        "is_hotspot"
+    ].iloc[-1]
 
 
 def test_spike_found_and_clean_series_quiet() -> None:
@@ -168,13 +161,19 @@ def test_spike_found_and_clean_series_quiet() -> None:
     clean = nb_series(mean, 0.02, seed=11)
     config = DetectorConfig()
     # Clean series: the 99 % two-sided test should flag about 1 % of scored days; bound: at most 3 %.
-    for out in (lstm_calibrated(make_frame(clean), mean, config), naive_calibrated(make_frame(clean), None, config)):
+    for out in (
+        detect("lstm_calibrated", make_frame(clean), mean, config),
+        detect("naive_calibrated", make_frame(clean), None, config),
+    ):
         scored = out["score"].notna()
         assert out.loc[scored, "is_hotspot"].mean() <= 0.03, out["detector"].iloc[0]
     spiked = clean.copy()
     sd = math.sqrt(mean[120] + 0.02 * mean[120] ** 2)
     spiked[120] += round(6 * sd)
-    for out in (lstm_calibrated(make_frame(spiked), mean, config), naive_calibrated(make_frame(spiked), None, config)):
+    for out in (
+        detect("lstm_calibrated", make_frame(spiked), mean, config),
+        detect("naive_calibrated", make_frame(spiked), None, config),
+    ):
         row = out.iloc[120]
         assert row["is_hotspot"] and row["direction"] == "surge" and row["severity"] == "alarm", out["detector"].iloc[0]
         assert row["actual"] > row["upper"]
@@ -183,14 +182,14 @@ def test_spike_found_and_clean_series_quiet() -> None:
 def test_negative_forecast_is_clipped_and_noted() -> None:
     actual = np.array([3.0, 2.0, 4.0, 3.0, 2.0, 3.0, 4.0, 3.0, 2.0, 3.0])
     forecast = np.array([3.0, 2.0, 3.0, 3.0, 3.0, 2.0, 3.0, 3.0, 3.0, -2.0])
-    out = lstm_calibrated(make_frame(actual), forecast, DetectorConfig())
+    out = detect("lstm_calibrated", make_frame(actual), forecast, DetectorConfig())
     assert "clipped to 0" in out["note"].iloc[-1]
     assert out["expected"].iloc[-1] >= DetectorConfig().mu_floor
 
 
 def test_unscorable_days_have_notes_and_no_alert() -> None:
     actual = np.r_[np.full(20, 50.0), np.nan, np.full(5, 50.0)]
-    out = naive_calibrated(make_frame(actual), None, DetectorConfig())
+    out = detect("naive_calibrated", make_frame(actual), None, DetectorConfig())
     unscored = out[out["score"].isna()]
     assert (~unscored["is_hotspot"]).all() and (unscored["severity"] == "none").all()
     assert (unscored["note"] != "").all()
@@ -202,9 +201,9 @@ def test_unscorable_days_have_notes_and_no_alert() -> None:
 def test_run_detectors_long_format_and_errors() -> None:
     frame = make_frame(np.arange(40, dtype=float) + 10)
     forecast = frame["actual"].to_numpy() + 1
-    out = run_detectors(frame, list(DETECTORS), forecast, DetectorConfig())
+    out = run_detectors(frame, list(NAMES), forecast, DetectorConfig())
     assert list(out.columns) == OUTPUT_COLUMNS
-    assert len(out) == 40 * len(DETECTORS)
+    assert len(out) == 40 * len(NAMES)
     assert out.groupby("detector").size().eq(40).all()
     assert out["is_hotspot"].dtype == bool
     with pytest.raises(ValueError, match="unknown detector"):
@@ -215,31 +214,6 @@ def test_run_detectors_long_format_and_errors() -> None:
         run_detectors(frame.drop(index=5), ["ears_c1"], None, DetectorConfig())
     with pytest.raises(ValueError, match="alpha_alarm"):
         DetectorConfig(alpha_alarm=0.1, alpha_warning=0.05)
-
-
-def test_run_detectors_equals_each_detector_concatenated() -> None:
-    # run_detectors shares work (one validation, one calibrated fit per forecast for _calibrated and _ewma, one
-    # frame); its rows must still be exactly those of the registry functions, in the order asked for.
-    n = 80
-    mean = np.full(n, 40.0)
-    actual = nb_series(mean, 0.05, seed=3)
-    actual[[10, 33]] = np.nan
-    actual[60:63] += 40.0  # an outbreak: alerts, bands and EWMA carry-over are exercised
-    forecast = mean + np.where(np.arange(n) % 2, 3.0, -3.0)
-    forecast[[0, 45]] = [np.nan, -2.0]  # a missing and a clipped forecast
-    frame = make_frame(actual, np.arange(n, dtype=float))
-    calibration = (nb_series(np.full(20, 40.0), 0.05, seed=4), np.full(20, 40.0))
-    names = ["lstm_ewma", "seed", "naive_ewma", "ears_c3", "lstm_calibrated", "naive_calibrated", "ears_c1", "ears_c2"]
-    for config in (DetectorConfig(), DetectorConfig(sides="two-sided", hotspot_level="warning")):
-        out = run_detectors(frame, names, forecast, config, calibration=calibration)
-        # The older pairs are residuals of the LSTM forecast, so run_detectors gives them to lstm_* only.
-        parts = [
-            DETECTORS[name](frame, forecast, config, calibration=calibration if name.startswith("lstm_") else None)
-            for name in names
-        ]
-        pd.testing.assert_frame_equal(out, pd.concat(parts, ignore_index=True), check_exact=True)
-        assert out.loc[out["detector"] == "lstm_ewma", "is_hotspot"].iloc[60:63].any()
-        assert out["note"].str.contains("clipped to 0").any()
 
 
 def test_explain_driver_also_rising_and_target_alone() -> None:
@@ -264,7 +238,7 @@ def test_older_calibration_pairs_let_the_first_days_be_scored() -> None:
     mean = np.full(40, 80.0)
     actual = nb_series(mean, 0.03, seed=21)
     frame = make_frame(actual[30:])
-    alone = lstm_calibrated(frame, mean[30:], DetectorConfig())
+    alone = detect("lstm_calibrated", frame, mean[30:], DetectorConfig())
     assert alone["score"].iloc[:7].isna().all()  # fewer than 7 past residuals
     assert alone["note"].iloc[0].startswith("only 0 past residual(s)")
     primed = run_detectors(
@@ -280,8 +254,8 @@ def test_older_calibration_pairs_let_the_first_days_be_scored() -> None:
 
 
 def test_registry_config_and_study_threshold() -> None:
-    assert tuple(DETECTORS) == DETECTOR_NAMES
-    assert PipelineConfig().detect.decider in DETECTORS
+    assert NAMES == DETECTOR_NAMES == tuple(spec.name for spec in REGISTRY)
+    assert PipelineConfig().detect.decider in NAMES
     pipeline = PipelineConfig()
     config = detector_config(pipeline.detect, 25.0)
     assert config.seed_threshold_pct == 25.0 and config.decider == pipeline.detect.decider
@@ -323,10 +297,10 @@ def _three_day_outbreak() -> tuple[pd.DataFrame, np.ndarray]:
 
 def test_ewma_finds_a_multi_day_outbreak_the_single_day_test_only_warns_about() -> None:
     frame, forecast = _three_day_outbreak()
-    single = lstm_calibrated(frame, forecast, DetectorConfig())
+    single = detect("lstm_calibrated", frame, forecast, DetectorConfig())
     assert single["severity"].iloc[50:53].tolist() == ["warning"] * 3
     assert not single["is_hotspot"].any()
-    ewma = lstm_ewma(frame, forecast, DetectorConfig())
+    ewma = detect("lstm_ewma", frame, forecast, DetectorConfig())
     assert ewma["is_hotspot"].tolist() == [False] * 51 + [True, True] + [False] * 7
     assert ewma["severity"].iloc[50] == "warning" and ewma["direction"].iloc[51] == "surge"
     # the band is conditional on the previous days: after day 50 a smaller count already crosses it
@@ -339,18 +313,18 @@ def test_ewma_finds_a_multi_day_outbreak_the_single_day_test_only_warns_about() 
 def test_drops_are_reported_but_only_surges_are_hotspots_by_default() -> None:
     frame, forecast = _three_day_outbreak()
     frame.loc[50:52, "actual"] = 70.0  # a three-day drop instead
-    out = lstm_calibrated(frame, forecast, DetectorConfig())
+    out = detect("lstm_calibrated", frame, forecast, DetectorConfig())
     assert (out["severity"].iloc[50:53] == "alarm").all() and (out["direction"].iloc[50:53] == "drop").all()
     assert not out["is_hotspot"].any()
     assert "a drop: reported, not counted as a hotspot" in out["note"].iloc[50]
-    both = lstm_calibrated(frame, forecast, DetectorConfig(hotspot_direction="both"))
+    both = detect("lstm_calibrated", frame, forecast, DetectorConfig(hotspot_direction="both"))
     assert both["is_hotspot"].iloc[50:53].all()
 
 
 def test_ewma_false_alarm_rate_on_clean_series() -> None:
     days = 1500
     mean = 80.0 * (1.0 + 0.5 * np.sin(np.arange(days) / 12.0))
-    out = lstm_ewma(make_frame(nb_series(mean, 0.05, seed=8)), mean, DetectorConfig())
+    out = detect("lstm_ewma", make_frame(nb_series(mean, 0.05, seed=8)), mean, DetectorConfig())
     scored = out["score"].notna()
     rate = out.loc[scored, "is_hotspot"].mean()
     assert rate <= 0.015, rate  # nominal 1 % (surges, one-sided)

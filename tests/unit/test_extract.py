@@ -3,19 +3,9 @@ import pandas as pd
 import pytest
 
 from tasks.config import DETECTOR_NAMES
-from tasks.detectors import DetectorConfig
-from tasks.extract import (
-    DETECTION_COLUMNS,
-    HOTSPOT_COLUMNS,
-    MODEL_COLUMNS,
-    REPORT_COLUMNS,
-    apply_verdicts,
-    detect_all,
-    detector_inputs,
-    deviation_pct,
-    extract_hotspots,
-    flag_hotspots,
-)
+from tasks.detectors.schema import DetectorConfig
+from tasks.extract import apply_verdicts, detect_all, detector_inputs, deviation_pct, extract_hotspots, flag_hotspots
+from tasks.schemas import DETECTION_COLUMNS, HOTSPOT_COLUMNS, MODEL_COLUMNS, STUDY_COLUMNS
 
 
 def test_deviation_edge_cases() -> None:
@@ -42,7 +32,7 @@ def test_extract_scores_target_and_explains_unscored_days() -> None:
     )
     driver = target.assign(role="driver", actual=1.0, predicted=1.0)
     report, unscored = extract_hotspots(pd.concat([target, driver]), threshold_pct=10.0, look_back=2)
-    assert list(report.columns) == REPORT_COLUMNS + MODEL_COLUMNS
+    assert list(report.columns) == STUDY_COLUMNS + MODEL_COLUMNS
     assert report["trained_on"].tolist() == ["driver", "driver"]
     assert report["date"].dt.day.tolist() == [3, 6]
     assert report["actual"].tolist() == [0, 9]

@@ -9,19 +9,18 @@ import pandas as pd
 import pytest
 
 from tasks.config import IngestConfig
-from tasks.ingest import (
-    CANONICAL_COLUMNS,
+from tasks.ingest.merge import as_of, merge_observations
+from tasks.ingest.read import (
     IngestError,
-    as_of,
     canonicalise,
-    download,
     ingest_file,
     map_headers,
-    merge_observations,
     normalise_header,
     parse_counts,
     parse_dates,
 )
+from tasks.ingest.receive import download
+from tasks.schemas import CANONICAL_COLUMNS
 
 SHIPPED = Path(__file__).resolve().parents[2] / "data" / "source" / "china_nhc_national_2022.csv"
 

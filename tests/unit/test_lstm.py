@@ -16,16 +16,8 @@ import numpy as np
 import pytest
 
 from tasks.config import TrainConfig
-from tasks.lstm import (
-    fit_series,
-    initial_weights,
-    load_model,
-    model_weights,
-    predict_series,
-    save_model,
-    shuffle_order,
-    steps_per_epoch,
-)
+from tasks.lstm import initial_weights, shuffle_order, steps_per_epoch
+from tasks.lstm_model import fit_series, load_model, model_weights, predict_series, save_model
 
 ROOT = Path(__file__).resolve().parents[2]
 TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "KERAS_BACKEND": "tensorflow"}
@@ -254,7 +246,7 @@ def test_fresh_process_loads_the_model_and_trains_identically(tmp_path: Path) ->
 import json, numpy as np
 from pathlib import Path
 from tasks.config import TrainConfig
-from tasks.lstm import fit_series, load_model, predict_series
+from tasks.lstm_model import fit_series, load_model, predict_series
 from tests.unit.test_lstm import dataset
 tmp = Path({str(tmp_path)!r})
 pred = predict_series(load_model(tmp / "grouped.keras"), np.load(tmp / "probe.npy"))

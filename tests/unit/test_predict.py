@@ -3,8 +3,9 @@
 import numpy as np
 import pandas as pd
 
-from tasks.predict import PREDICTION_COLUMNS, predict_matrix, predict_regions, region_matrix
+from tasks.predict import predict_matrix, predict_regions, region_matrix
 from tasks.scale import MinMaxScaler
+from tasks.schemas import PREDICTION_COLUMNS
 
 
 class SumModel:

@@ -2,18 +2,10 @@ from datetime import date
 
 import pandas as pd
 
-from tasks.extract import DETECTION_COLUMNS, HOTSPOT_COLUMNS
-from tasks.report import (
-    REGION_COLUMNS,
-    REPORT_TABLE_COLUMNS,
-    build_report,
-    plot_detection,
-    plot_regions,
-    primary_region,
-    region_summary,
-    summary_markdown,
-    table_records,
-)
+from tasks.report.figures import plot_detection, plot_regions
+from tasks.report.summary import summary_markdown
+from tasks.report.table import build_report, primary_region, region_summary, table_records
+from tasks.schemas import DETECTION_COLUMNS, HOTSPOT_COLUMNS, REGION_COLUMNS, REPORT_TABLE_COLUMNS
 
 
 def hotspots() -> pd.DataFrame:

@@ -4,7 +4,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,24 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks import ingest
 from tasks.config import IngestConfig, ValidateConfig
-from tasks.store import ArtifactStore, sha256_file
-from tasks.validate import (
-    CANONICAL_TYPES,
-    DOCS_INDEX,
-    GAP_COLUMNS,
-    QUARANTINE_COLUMNS,
-    VALID_COLUMNS,
-    ValidationFailed,
-    ValidationOutcome,
-    build_validation_view,
-    publish_folder,
-    summary_markdown,
-    validate,
-    validate_canonical,
-    validate_with_docs,
-)
+from tasks.ingest.read import ingest_file
+from tasks.results import Ingested, Validated
+from tasks.schemas import CANONICAL_COLUMNS, GAP_COLUMNS, QUARANTINE_COLUMNS, VALID_COLUMNS
+from tasks.store import ArtifactStore, publish_folder, sha256_file
+from tasks.validate import validate
+from tasks.validate.data_docs import DOCS_INDEX, validate_with_docs
+from tasks.validate.rules import CANONICAL_TYPES, build_validation_view
+from tasks.validate.split import ValidationFailed, ValidationOutcome, summary_markdown, validate_canonical
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "data" / "source" / "china_nhc_national_2022.csv"
@@ -67,11 +57,11 @@ def check_invariant(table: pd.DataFrame, outcome: ValidationOutcome) -> None:
 
 @pytest.fixture(scope="module")
 def shipped() -> pd.DataFrame:
-    return ingest.ingest_file(SHIPPED, IngestConfig()).table
+    return ingest_file(SHIPPED, IngestConfig()).table
 
 
 def test_schema_matches_ingest() -> None:
-    assert list(CANONICAL_TYPES) == ingest.CANONICAL_COLUMNS
+    assert list(CANONICAL_TYPES) == CANONICAL_COLUMNS
 
 
 def test_module_import_does_not_load_great_expectations() -> None:
@@ -115,19 +105,11 @@ def test_shipped_data_passes(shipped: pd.DataFrame) -> None:
     assert "| 122 | 122 | 0 | 5 |" in summary_markdown(outcome)
 
 
-def test_validation_is_fast_after_import(shipped: pd.DataFrame) -> None:
-    validate_canonical(shipped, RUN_DATE, ValidateConfig())  # GX import and first-call costs
-    start = time.perf_counter()
-    validate_canonical(shipped, RUN_DATE, ValidateConfig())
-    assert time.perf_counter() - start < 1.0
-
-
-def test_validation_with_data_docs_stays_cheap(shipped: pd.DataFrame, tmp_path: Path) -> None:
+def test_data_docs_site_stays_small(shipped: pd.DataFrame, tmp_path: Path) -> None:
+    # Its time (about 0.3 s: validation plus HTML) is measured by bench/validation.py, not asserted here.
     site = tmp_path / "data_docs"
-    validate_with_docs(shipped, RUN_DATE, ValidateConfig(), site)  # GX import and first-call costs
-    start = time.perf_counter()
     validate_with_docs(shipped, RUN_DATE, ValidateConfig(), site)
-    assert time.perf_counter() - start < 1.5  # ~0.3 s: the validation (~0.15 s) plus the HTML (~0.15 s)
+    validate_with_docs(shipped, RUN_DATE, ValidateConfig(), site)  # a rebuild replaces the site
     assert sum(f.stat().st_size for f in site.resolve().rglob("*") if f.is_file()) < 2_000_000  # ~0.8 MB
 
 
@@ -382,31 +364,34 @@ def test_task_returns_the_data_docs_also_when_reused(tmp_path: Path) -> None:
     from prefect.artifacts import Artifact
 
     @flow(validate_parameters=False)  # inside a flow run, as in the pipeline (task logs need one)
-    def run(day: date) -> dict:
-        return validate(store, day, ref, ValidateConfig())
+    def run(day: date) -> Validated:
+        return validate(store, day, ingested, ValidateConfig())
 
     store = ArtifactStore(tmp_path / "store")
     table = canonical()
     table.loc[2, "confirmed"] = -3.0
-    ref = store.write_table("ingest", RUN_DATE, "canonical", table).to_dict()
+    ref = store.write_table("ingest", RUN_DATE, "canonical", table)
+    ingested = Ingested(canonical=ref, revisions=ref)
 
     first = run(RUN_DATE)
-    assert first["status"] == "ran"
-    index = Path(first["data_docs"])
+    assert first.status == "ran"
+    index = store.resolve(first.data_docs)
     assert index == store.data_docs(RUN_DATE) / DOCS_INDEX and index.is_file()
-    assert {"valid", "quarantine", "gaps"} <= set(first) and first["summary"]["rows_quarantined"] == 1
+    assert first.summary["rows_quarantined"] == 1
     manifest = store.read_json("validate", RUN_DATE, "_manifest")
-    assert manifest["outputs"]["data_docs"] == {"path": str(index), "sha256": sha256_file(index), "rows": None}
+    assert manifest["outputs"]["data_docs"] == {
+        "path": "02_validate/run_date=2026-11-27/data_docs/index.html", "sha256": sha256_file(index), "rows": None
+    }  # fmt: skip
     link = Artifact.get("validation-docs")
     assert link is not None and index.as_uri() in str(link.data)
 
     again = run(RUN_DATE)
     later = run(RUN_DATE + timedelta(days=1))
     for result in (again, later):
-        assert result["status"] == f"skipped (same as {RUN_DATE.isoformat()})"
-        assert result["data_docs"] == str(index) and result["valid"] == first["valid"]
+        assert result.status == f"skipped (same as {RUN_DATE.isoformat()})"
+        assert store.resolve(result.data_docs) == index and result.valid == first.valid
 
     # Docs that no longer match their manifest are not trusted: the stage runs again and rebuilds them.
     (index.parent / DOCS_INDEX).write_text("tampered")
     rebuilt = run(RUN_DATE)
-    assert rebuilt["status"] == "ran" and "non_negative" in docs_text(index.parent)
+    assert rebuilt.status == "ran" and "non_negative" in docs_text(index.parent)

@@ -1,4 +1,4 @@
-"""Ingest: read a CSV or Parquet file of daily counts into the canonical table.
+"""Reading one input file (CSV or Parquet) into the canonical table: encodings, delimiters, headers, cells.
 
 Canonical table, one row per (region, date) as received (duplicates are the validator's job):
 
@@ -16,11 +16,8 @@ ingest_error   str             why a cell could not be read ("" when the row rea
 
 Counts stay float here so that the validator, not the reader, decides what is acceptable
 (negative, fractional, implausible). A cell that is empty is a gap, not an error.
-
-Daily operation: every file ever received is replayed in arrival order
-(:func:`merge_observations`). A row already known with the same values is a no-op; a
-changed value for a known (region, date) is a *revision*: the newer value wins and the
-change is logged. An empty cell in a newer file never erases a published value.
+Every problem is either repaired and reported (``repairs``), a row error kept for the validator to
+quarantine (``ingest_error``), or an :class:`IngestError` naming the file: nothing is guessed.
 """
 
 from __future__ import annotations
@@ -28,25 +25,15 @@ from __future__ import annotations
 import csv
 import difflib
 import io
-import os
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from tasks.config import IngestConfig
-from tasks.store import SHIPPED_INPUTS, ArtifactStore, code_version, fingerprint, short_name
-from tasks.text import terminal_safe
-
-CANONICAL_COLUMNS = ["date", "region", "confirmed", "asymptomatic", "source_file", "source_row", "ingest_error"]
-REVISION_COLUMNS = ["region", "date", "column", "old_value", "new_value", "source_file"]
-COUNT_COLUMNS = ["confirmed", "asymptomatic"]
+from tasks.schemas import CANONICAL_COLUMNS, COUNT_COLUMNS
 
 # Accepted headers per canonical column, in priority order: when a file carries several
 # (the NHC national file has totals and local counts), the first present one wins, so
@@ -391,289 +378,3 @@ def ingest_file(path: Path, config: IngestConfig) -> IngestResult:
     if separators:
         repairs.append(f"removed thousands separators in {separators} cell(s)")
     return IngestResult(result.table, result.header_map, result.ignored_columns, repairs + result.repairs)
-
-
-class Merged(NamedTuple):
-    """What :func:`merge_observations` returns."""
-
-    table: pd.DataFrame  # current canonical table
-    revisions: pd.DataFrame  # REVISION_COLUMNS
-    collapsed: int  # identical copies of a row inside one file, kept once
-
-
-def merge_observations(tables: list[pd.DataFrame]) -> Merged:
-    """Canonical tables in arrival order -> current canonical table, revision log, collapsed copies.
-
-    Per (region, date) and count column the newest non-empty value wins; each change of a
-    published value is a row of the revision log (REVISION_COLUMNS). Rows that cannot be
-    keyed (unreadable date or cell) and keys repeated inside one file are passed through
-    unchanged, so the validator quarantines them with a reason instead of a guess here.
-    Identical copies of a row inside one file are kept once (counted in ``collapsed``).
-    """
-    if not tables:
-        raise IngestError("no input received yet")
-    rows = pd.concat([t.assign(_seq=i) for i, t in enumerate(tables)], ignore_index=True)
-    keyable = rows["date"].notna() & (rows["ingest_error"] == "")
-    # The same day typed twice with the same numbers in one file is unambiguous: keep one copy.
-    exact = ["_seq", "region", "date", *COUNT_COLUMNS]
-    copies = keyable & rows.fillna({c: -1.0 for c in COUNT_COLUMNS}).duplicated(exact, keep="first")
-    rows, keyable = rows[~copies], keyable[~copies]
-    repeated = rows.duplicated(["_seq", "region", "date"], keep=False) & keyable
-    passthrough = rows[~keyable | repeated]
-    keyed = rows[keyable & ~repeated].sort_values(["region", "date", "_seq"], kind="stable")
-    keys = [keyed["region"], keyed["date"]]
-
-    contributed = pd.Series(False, index=keyed.index)
-    revisions = []
-    for col in COUNT_COLUMNS:
-        previous = keyed[col].groupby(keys).ffill().groupby(keys).shift()
-        present = keyed[col].notna()
-        changed = present & previous.notna() & (keyed[col] != previous)
-        contributed |= present & (previous.isna() | changed)
-        revisions.append(
-            pd.DataFrame(
-                {
-                    "region": keyed.loc[changed, "region"],
-                    "date": keyed.loc[changed, "date"],
-                    "column": col,
-                    "old_value": previous[changed],
-                    "new_value": keyed.loc[changed, col],
-                    "source_file": keyed.loc[changed, "source_file"],
-                }
-            )
-        )
-    grouped = keyed.groupby(["region", "date"], sort=False)
-    # groupby.last skips NaN: the newest published value of each column.
-    values = grouped[COUNT_COLUMNS].last()
-    # Traceability: the row that last changed something (else the first sighting).
-    origin = grouped[["source_file", "source_row"]].first()
-    origin.update(keyed[contributed].groupby(["region", "date"], sort=False)[["source_file", "source_row"]].last())
-    merged = values.join(origin).reset_index()
-    merged["ingest_error"] = ""
-    table = pd.concat([merged, passthrough.drop(columns="_seq")], ignore_index=True)
-    table = table.astype({"region": "str", "source_file": "str", "source_row": "int64", "ingest_error": "str"})
-    table["date"] = table["date"].astype("datetime64[us]")
-    table = table.sort_values(["region", "date", "source_row"], kind="stable", na_position="last")
-    log = pd.concat(revisions, ignore_index=True).sort_values(["region", "date", "column"], kind="stable")
-    log = log.astype({"region": "str", "column": "str", "source_file": "str"}).reset_index(drop=True)
-    log["date"] = log["date"].astype("datetime64[us]")
-    return Merged(table.reset_index(drop=True)[CANONICAL_COLUMNS], log[REVISION_COLUMNS], int(copies.sum()))
-
-
-def as_of(table: pd.DataFrame, run_date: date) -> tuple[pd.DataFrame, int]:
-    """Rows dated on or before run_date (backfill: the data as known that day) -> (rows, number dropped).
-
-    Rows with an unreadable date are kept so that the validator reports them.
-    """
-    later = table["date"].notna() & (table["date"] > pd.Timestamp(run_date))
-    return table[~later].reset_index(drop=True), int(later.sum())
-
-
-def download(url: str, folder: Path, max_bytes: int, timeout: float) -> Path:
-    """Fetch an http(s) URL into folder (size-capped, with a timeout) and return the file."""
-    from urllib.parse import urlparse
-    from urllib.request import urlopen
-
-    parsed = urlparse(url)
-    if parsed.scheme not in {"http", "https"}:
-        raise IngestError(f"only http and https URLs are accepted, got {parsed.scheme or 'no scheme'!r}")
-    name = Path(parsed.path).name or "download.csv"
-    if Path(name).suffix.lower() not in {".csv", ".txt", ".parquet"}:
-        name += ".csv"
-    name = short_name(name)
-    with urlopen(url, timeout=timeout) as response:
-        data = response.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise IngestError(f"{url}: larger than the {max_bytes}-byte download limit")
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / name
-    target.write_bytes(data)
-    return target
-
-
-def date_range_of(table: pd.DataFrame) -> tuple[date, date] | None:
-    """First and last readable date of a canonical table, or None when it has none."""
-    dates = table["date"].dropna()
-    if dates.empty:
-        return None
-    return dates.min().date(), dates.max().date()
-
-
-# -- Prefect task ---------------------------------------------------------------------
-
-
-REFUSED = ".refused"
-"""Sub-folder of incoming/ where entries that are not regular files inside the store are set aside."""
-
-
-def incoming_entries(store: ArtifactStore) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """What lies in the store's incoming/ folder -> (files to read, [(entry, why it is refused)]).
-
-    Only regular files that really lie in the store are read: a symbolic link (which could point at any
-    file the worker can read) or anything that resolves outside the store is refused without being
-    opened, as are folders and special files. Dot-names are the store's own (downloads, refused).
-    """
-    if not store.incoming.is_dir():
-        return [], []
-    root = store.root.resolve()
-    files, refused = [], []
-    for entry in sorted(store.incoming.iterdir()):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_symlink():
-            refused.append((entry, "a symbolic link (links are never followed: put the file itself in incoming/)"))
-        elif not entry.is_file():
-            kind = "a folder (only files directly in incoming/ are read)" if entry.is_dir() else "not a regular file"
-            refused.append((entry, kind))
-        elif not entry.resolve().is_relative_to(root):
-            refused.append((entry, f"resolves to {entry.resolve()}, outside the store"))
-        else:
-            files.append(entry)
-    return files, refused
-
-
-def set_aside(store: ArtifactStore, entry: Path, now: datetime) -> Path:
-    """Move a refused incoming/ entry (the link itself, never its target) to incoming/.refused/."""
-    folder = store.incoming / REFUSED
-    folder.mkdir(exist_ok=True)
-    target = folder / f"{now:%Y%m%dT%H%M%S}-{entry.name}"[:200]
-    os.replace(entry, target)
-    return target
-
-
-def read_check(path: Path, config: IngestConfig) -> IngestResult:
-    """:func:`ingest_file` for a file that arrived; any failure to read it becomes an IngestError.
-
-    A file in incoming/ that cannot be read for a reason nobody foresaw must be rejected with that
-    reason like any other unreadable file (archived, named, skipped), not fail every later run.
-    """
-    try:
-        return ingest_file(path, config)
-    except IngestError:
-        raise
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-        raise IngestError(f"{path.name}: could not be read ({type(exc).__name__}: {first})") from exc
-
-
-def _summary(result: IngestResult) -> str:
-    """The arrival note's details: what the reader repaired and which columns it ignored."""
-    parts = list(result.repairs)
-    if result.ignored_columns:
-        shown = ", ".join(result.ignored_columns[:8]) + (" ..." if len(result.ignored_columns) > 8 else "")
-        parts.append(f"ignored column(s): {shown}")
-    return f" ({'; '.join(parts)})" if parts else ""
-
-
-def _receive_inputs(
-    store: ArtifactStore, run_date: date, input_path: str | None, input_url: str | None, config: IngestConfig
-) -> list[str]:
-    """Archive every new input (explicit file, URL, incoming folder; the shipped data for an empty store or one
-    that holds only the shipped data).
-
-    Returns log lines, one per input. A file that cannot be read at all, for whatever reason, is
-    archived as rejected (nothing is lost), named, and skipped, so it never blocks a later run; an
-    explicitly given file or URL that is rejected fails the run. Refused incoming/ entries (links,
-    folders, special files) are set aside unread in incoming/.refused/.
-    """
-    logger = get_run_logger()
-    now = datetime.now(UTC)
-    sources: list[tuple[Path, str]] = []
-    notes = []
-    if input_path:
-        sources.append((Path(input_path), "input"))
-    if input_url:
-        folder = store.incoming / ".downloads"
-        sources.append(
-            (download(input_url, folder, int(config.max_download_mb * 1e6), config.download_timeout_s), "url")
-        )
-    files, refused = incoming_entries(store)
-    for entry, why in refused:
-        set_aside(store, entry, now)
-        note = f"incoming {terminal_safe(entry.name)}: refused, {why}; moved unread to incoming/{REFUSED}/"
-        logger.warning("ingest: %s", note)
-        notes.append(note)
-    sources += [(path, "incoming") for path in files]
-    ledger = store.ledger()
-    if not sources and (ledger.empty or (ledger["origin"] == "shipped").all()):
-        # A store that holds only the shipped data set also gets files added to that set later
-        # (the provinces joined the national series); receiving a known file is a no-op.
-        sources += [(path, "shipped") for path in SHIPPED_INPUTS]
-
-    for path, origin in sources:
-        if not path.is_file():
-            raise IngestError(f"input file not found: {path}")
-        try:
-            result = read_check(path, config)
-            rows, status, error, details = len(result.table), "accepted", None, _summary(result)
-        except IngestError as exc:
-            rows, status, error, details = 0, f"rejected: {exc}", exc, ""
-        ref, new = store.receive(path, run_date, origin, now, status)
-        if origin in {"incoming", "url"}:
-            path.unlink()  # archived (or already known): nothing is lost by removing it
-        shown = terminal_safe(path.name)
-        note = f"{origin} {shown}: " + (f"{status}, {rows} rows{details}" if new else "already received (no-op)")
-        (logger.warning if error is not None and new else logger.info)("ingest: %s -> %s", note, store.resolve(ref))
-        notes.append(note)
-        if error is not None and new and origin in {"input", "url"}:
-            raise error
-    return notes
-
-
-@task(name="ingest", cache_policy=NO_CACHE)
-def ingest(
-    store: ArtifactStore,
-    run_date: date,
-    input_path: str | None,
-    input_url: str | None,
-    config: IngestConfig,
-    backfill: bool = False,
-) -> dict:
-    """Receive new inputs, then rebuild the canonical table from every accepted file (or reuse it)."""
-    logger = get_run_logger()
-    notes = _receive_inputs(store, run_date, input_path, input_url, config)
-    everything = store.ledger()
-    ledger = everything[everything["status"] == "accepted"]
-    if not backfill:
-        # A rerun of an old date sees only what had arrived by then.
-        ledger = ledger[ledger["run_date"] <= run_date.isoformat()]
-    if ledger.empty:
-        rejected = everything.loc[everything["status"] != "accepted", "status"].str.removeprefix("rejected: ")
-        why = f"; rejected before: {' | '.join(rejected.tail(3))}" if len(rejected) else ""
-        raise IngestError(f"no readable input received by {run_date.isoformat()}{why}")
-    key = fingerprint(
-        stage="ingest",
-        files=ledger["sha256"].tolist(),
-        config=config.model_dump(),
-        code=code_version(__file__),
-        as_of=run_date.isoformat() if backfill else None,
-    )
-    if (hit := store.reuse("ingest", run_date, key)) is not None:
-        logger.info("ingest: skipped, no new data (same %d file(s) as run date %s)", len(ledger), hit["reused_from"])
-        return hit["outputs"] | {"status": f"skipped (same as {hit['reused_from']})", "arrivals": notes}
-
-    tables = [ingest_file(store.root / archived, config).table for archived in ledger["archived"]]
-    table, revisions, collapsed = merge_observations(tables)
-    dropped = 0
-    if backfill:
-        table, dropped = as_of(table, run_date)
-        revisions = revisions[revisions["date"] <= pd.Timestamp(run_date)]
-    outputs = {
-        "canonical": store.write_table("ingest", run_date, "canonical", table).to_dict(),
-        "revisions": store.write_table("ingest", run_date, "revisions", revisions).to_dict(),
-    }
-    store.write_manifest(
-        "ingest", run_date, {"fingerprint": key, "files": ledger["archived"].tolist(), "outputs": outputs}
-    )
-    span = date_range_of(table)
-    logger.info(
-        "ingest: %d file(s) -> %d rows (%s..%s), %d revision(s), %d identical duplicate row(s) kept once%s; wrote %s",
-        len(ledger),
-        len(table),
-        *(span or ("-", "-")),
-        len(revisions),
-        collapsed,
-        f", {dropped} row(s) after {run_date} left out (backfill)" if backfill else "",
-        store.resolve(outputs["canonical"]),
-    )
-    return outputs | {"status": "ran", "arrivals": notes}

@@ -1,0 +1,53 @@
+"""Run detectors of the registry on one series: the single way every caller runs a detector."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from tasks.detectors.registry import spec
+from tasks.detectors.schema import OUTPUT_COLUMNS, Calibration, DetectorConfig, Series, long_frame, validate_frame
+
+
+def run_detectors(
+    frame: pd.DataFrame,
+    names: Sequence[str],
+    forecast: np.ndarray | None,
+    config: DetectorConfig,
+    *,
+    calibration: Calibration | None = None,
+) -> pd.DataFrame:
+    """Run the named detectors on one series; long format, one row per (detector, date).
+
+    Args:
+        frame: ``(T, 3)`` date, actual, driver (see tasks.detectors.schema).
+        names: registry names, run in this order.
+        forecast: ``(T,)`` LSTM forecast; required by the detectors whose spec says ``needs_forecast``.
+        config: detector settings.
+        calibration: older (actual, forecast) pairs for the LSTM-based detectors only.
+
+    Returns:
+        ``(len(names) x T, len(OUTPUT_COLUMNS))`` frame, rows grouped by detector in ``names`` order and
+        by date inside each group. The series is validated once, and what several detectors share (a
+        predictive distribution) is computed once.
+    """
+    specs = [spec(name) for name in names]
+    data = validate_frame(frame)
+    if not specs:
+        return pd.DataFrame(columns=OUTPUT_COLUMNS)
+    series = Series(data, forecast, calibration)
+    return long_frame(data, [(item.name, item.load()(series, config)) for item in specs])
+
+
+def detect(
+    name: str,
+    frame: pd.DataFrame,
+    forecast: np.ndarray | None,
+    config: DetectorConfig,
+    *,
+    calibration: Calibration | None = None,
+) -> pd.DataFrame:
+    """One detector's rows for one series (:func:`run_detectors` with one name)."""
+    return run_detectors(frame, [name], forecast, config, calibration=calibration)

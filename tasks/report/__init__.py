@@ -1,0 +1,145 @@
+"""Report: the hotspot table people fetch, the study's figures, and the run's Prefect artifacts.
+
+Files per run date under ``07_report/run_date=YYYY-MM-DD/`` and, once all are written and this is the
+newest run date, published to ``07_report/latest/`` as one set (:meth:`ArtifactStore.publish_latest`):
+
+- ``report.parquet``: one row per scored (region, date), columns ``REPORT_TABLE_COLUMNS`` of
+  tasks/schemas.py (the study's columns, then revised, is_new, model_id, then the deciding detector's
+  numbers, then what each region's model was trained on);
+- ``detections.parquet``: every detector's row for every day (what ``hotspot explain`` reads);
+- ``unscored.parquet``: the days that could not be scored and why;
+- ``regions.parquet``: one row per region, most hotspots first;
+- ``fit.png``, ``target.png``, ``loss.png``, ``detection.png``, ``top_regions.png``
+  (:mod:`tasks.report.figures`);
+- ``summary.md``: the run in a few lines (:mod:`tasks.report.summary`).
+
+The modules of this package: :mod:`~tasks.report.table` (the tables), :mod:`~tasks.report.figures`,
+:mod:`~tasks.report.summary`, :mod:`~tasks.report.explain` (why a day is a hotspot); this one holds the
+two Prefect tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from tasks.report.figures import plot_detection, plot_fit, plot_loss, plot_regions, plot_target
+from tasks.report.summary import summary_markdown
+from tasks.report.table import HOTSPOT_TABLE_COLUMNS, build_report, primary_region, region_summary, table_records
+from tasks.results import Extracted, Ingested, Predicted, Reported, Trained
+from tasks.stage import Stage, run_stage
+from tasks.store import ArtifactStore
+
+FIGURES = ("fit", "target", "loss", "detection", "top_regions")
+TABLES = ("report", "unscored", "detections", "regions")
+STAGE = Stage("report", __name__)
+
+
+def _previous_report(store: ArtifactStore, run_date: date) -> pd.DataFrame | None:
+    """The report of the newest earlier run date, if any."""
+    earlier = [manifest for day, manifest in store.manifests("report") if day < run_date]
+    return store.load_table(earlier[-1]["outputs"]["report"]) if earlier else None
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report(
+    store: ArtifactStore,
+    run_date: date,
+    extracted: Extracted,
+    ingested: Ingested,
+    predicted: Predicted,
+    model: Trained,
+    target: str,
+) -> Reported:
+    """Write the report table and figures for the run date (or reuse identical ones)."""
+    logger = get_run_logger()
+
+    def compute() -> Reported:
+        table = build_report(
+            store.load_table(extracted.hotspots),
+            store.load_table(ingested.revisions),
+            _previous_report(store, run_date),
+            target,
+            model.model_id,
+        )
+        preds = store.load_table(predicted.predictions)
+        detections = store.load_table(extracted.detections)
+        unscored = store.load_table(extracted.unscored)
+        regions = region_summary(table, unscored)
+        decider = table["detector"].iloc[0] if len(table) else ""
+        primary = primary_region(regions)
+        figures = {
+            "fit": plot_fit(preds, primary),
+            "target": plot_target(preds, table, primary),
+            "loss": plot_loss(store.load_table(model.history)),
+            "detection": plot_detection(detections, decider, primary),
+            "top_regions": plot_regions(detections, regions, decider),
+        }
+        result = Reported(
+            report=store.write_table("report", run_date, "report", table),
+            unscored=store.write_table("report", run_date, "unscored", unscored),
+            # A copy beside the report, so that `hotspot explain` (and latest/) needs nothing from other layers.
+            detections=store.write_table("report", run_date, "detections", detections),
+            regions=store.write_table("report", run_date, "regions", regions),
+            figures={name: store.write_figure("report", run_date, name, fig) for name, fig in figures.items()},
+        )
+        logger.info(
+            "report: %d rows in %d region(s), %d hotspots (%d new, %d on revised days); wrote %s",
+            len(table), len(regions), int(table["is_hotspot"].sum()), int(table["is_new"].sum()),
+            int((table["is_hotspot"] & table["revised"]).sum()), store.resolve(result.report),
+        )  # fmt: skip
+        return result
+
+    return run_stage(
+        store, run_date, STAGE, Reported,
+        inputs={
+            "hotspots": extracted.hotspots, "unscored": extracted.unscored, "detections": extracted.detections,
+            "revisions": ingested.revisions, "predictions": predicted.predictions, "history": model.history,
+        },
+        settings={"model_id": model.model_id, "target": target}, compute=compute, logger=logger,
+    )  # fmt: skip
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish(
+    store: ArtifactStore, run_date: date, reported: Reported, threshold_pct: float, statuses: dict[str, str]
+) -> dict:
+    """Every run: write the run summary, point latest at the newest run date, publish Prefect artifacts."""
+    logger = get_run_logger()
+    table = store.load_table(reported.report)
+    regions = store.load_table(reported.regions)
+    markdown = summary_markdown(table, store.load_table(reported.unscored), regions, run_date, threshold_pct, statuses)
+    summary = store.resolve(store.write_text("report", run_date, "summary.md", markdown))
+    files: dict[str, Path] = {f"{name}.parquet": store.resolve(getattr(reported, name)) for name in TABLES}
+    files |= {f"{name}.png": store.resolve(reported.figures[name]) for name in FIGURES} | {"summary.md": summary}
+
+    latest_day = store.latest_run_date()
+    if run_date.isoformat() >= latest_day:
+        published = store.publish_latest(files, run_date)
+    else:
+        # A backfill of an older date must not replace the newest report.
+        published = files
+        logger.info("publish: latest stays at run date %s (newer than %s)", latest_day, run_date)
+
+    create_table_artifact(
+        key="hotspots",
+        table=table_records(table.loc[table["is_hotspot"], HOTSPOT_TABLE_COLUMNS]),
+        description=f"Hotspot days (decided by {table['detector'].iloc[0] if len(table) else '-'})",
+    )
+    create_markdown_artifact(key="run-summary", markdown=markdown, description="What this run did")
+    create_link_artifact(key="hotspot-report", link=published["report.parquet"].as_uri(), link_text="report.parquet")
+    figure_links = "\n".join(f"- [{name}.png]({published[f'{name}.png'].as_uri()})" for name in FIGURES)
+    create_markdown_artifact(key="figures", markdown=f"# Figures\n\n{figure_links}\n", description="Report figures")
+    logger.info("publish: %d hotspots; report at %s", int(table["is_hotspot"].sum()), published["report.parquet"])
+    return {
+        "report": str(published["report.parquet"]),
+        "partition": str(store.partition("report", run_date)),
+        "figures": {name: str(published[f"{name}.png"]) for name in FIGURES},
+        "regions": str(published["regions.parquet"]),
+        "summary": markdown,
+    }
