@@ -73,9 +73,24 @@ def config_from(pairs: Sequence[str]) -> PipelineConfig:
         raise CliError(f"bad --set: {exc}".splitlines()[0]) from exc
 
 
+COLUMN_FLAGS = {"date_column": "date", "region_column": "region", "target_column": "target", "driver_column": "driver"}
+"""--date-column etc.: the headers of the input files' columns (ingest.date_column, ...)."""
+
+
 def run_config(args: argparse.Namespace) -> PipelineConfig:
-    """The config of ``run`` and ``backfill``: --set overrides, and --region as series.region."""
-    return config_from([*args.set, *([f"series.region={args.region}"] if args.region else [])])
+    """The config of ``run`` and ``backfill``: --set overrides, --region as series.region, and the column flags."""
+    pairs = [*args.set, *([f"series.region={args.region}"] if args.region else [])]
+    pairs += [f"ingest.{field}={getattr(args, field)}" for field in COLUMN_FLAGS if getattr(args, field, None)]
+    return config_from(pairs)
+
+
+def add_column_flags(parser: argparse.ArgumentParser) -> None:
+    """--date-column, --region-column, --target-column, --driver-column (each the same as --set ingest.X=...)."""
+    for field, role in COLUMN_FLAGS.items():
+        extra = " ('none': no driver, model each region on its target's own history)" if role == "driver" else ""
+        parser.add_argument(
+            f"--{field.replace('_', '-')}", metavar="HEADER", help=f"header of the {role} column in the input{extra}"
+        )
 
 
 def existing_file(path: str | None) -> str | None:
@@ -107,11 +122,20 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def backfill_step(store: ArtifactStore, config: PipelineConfig) -> int:
+    """Days between backfilled run dates: 7 for weekly data (declared, or found in the store's last scaling), else 1."""
+    if config.series.frequency != "auto":
+        return 7 if config.series.frequency == "weekly" else 1
+    scaled = store.manifests("scale")
+    return 7 if scaled and scaled[-1][1].get("outputs", {}).get("frequency") == "weekly" else 1
+
+
 def command_backfill(args: argparse.Namespace) -> int:
     if args.end < args.start:
         raise CliError(f"--end {args.end} is before --start {args.start}")
     config = run_config(args)
-    days = pd.date_range(args.start, args.end, freq="D").date
+    step = args.step or backfill_step(ArtifactStore(args.store), config)
+    days = pd.date_range(args.start, args.end, freq=f"{step}D").date
     input_path = existing_file(args.input)
     EARLY_SERVER.start()
     from flows.pipeline import hotspot_pipeline
@@ -124,7 +148,7 @@ def command_backfill(args: argparse.Namespace) -> int:
         table = load_report(ArtifactStore(result["store"]), day)
         ran = [k for k, v in result["stages"].items() if not v.startswith("skipped")]
         print(
-            f"[{i}/{len(days)}] {day}: {len(table)} days scored, {int(table['is_hotspot'].sum())} hotspots "
+            f"[{i}/{len(days)}] {day}: {len(table)} periods scored, {int(table['is_hotspot'].sum())} hotspots "
             f"({int(table['is_new'].sum())} new); ran: {', '.join(ran) or 'nothing'}",
             flush=True,
         )
@@ -213,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config value, e.g. --set train.epochs=10 (repeatable)",
     )
+    add_column_flags(run)
     run.set_defaults(handler=command_run)
 
     back = sub.add_parser("backfill", help="run each date of a range as if it were that day")
@@ -221,7 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--input", help="CSV or Parquet file of new data to add first")
     back.add_argument("--store", help="artifact store folder (default: the project's data/)")
     back.add_argument("--region", help="only this region, or a comma-separated list (default: all)")
+    back.add_argument(
+        "--step", type=int, help="days between run dates (default: 7 for weekly data, else 1)", metavar="DAYS"
+    )
     back.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    add_column_flags(back)
     back.set_defaults(handler=command_backfill)
 
     rep = sub.add_parser("report", help="print the latest report (or one run date's)")
@@ -245,7 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
     bt = sub.add_parser("backtest", help="compare every detector on labelled outbreaks (a Prefect flow)")
     bt.add_argument("--seeds", type=int, default=20, help="series per scenario (default: 20)")
     bt.add_argument(
-        "--scenarios", nargs="+", metavar="NAME", help="very_low low medium high very_high real (default: all)"
+        "--scenarios",
+        nargs="+",
+        metavar="NAME",
+        help="very_low low medium high very_high real weekly_very_low ... weekly_very_high (default: all)",
     )
     bt.add_argument("--target-far", type=float, default=0.01, help="matched false-alarm rate (default: 0.01)")
     bt.add_argument("--store", help="artifact store folder (default: the project's data/)")

@@ -67,7 +67,15 @@ def hotspot_view(table: pd.DataFrame) -> pd.DataFrame:
     """Report rows -> the columns ``run`` prints; ``agree`` = how many detectors flag the day (full list: explain)."""
     shown = table.copy()
     shown["agree"] = [f"{len([n for n in a.split(',') if n])}/{len(DETECTOR_NAMES)}" for a in shown["agreeing"]]
-    return shown[RUN_COLUMNS]
+    columns = list(RUN_COLUMNS)
+    if is_weekly(shown):
+        columns.insert(1, "period")  # the ISO week next to its start date
+    return shown[columns]
+
+
+def is_weekly(table: pd.DataFrame) -> bool:
+    """Whether a report's periods are ISO weeks (its ``period`` labels, written since weekly data exist)."""
+    return "period" in table and table["period"].astype("str").str.contains("-W", regex=False).any()
 
 
 RUN_ROWS = 40
@@ -94,14 +102,17 @@ def print_run(result: dict, threshold_pct: float) -> None:
             print(f"  received: {terminal_safe(note)}")
     where = f" in {hot['region'].nunique()} of {regions} regions" if regions > 1 else ""
     print(
-        f"\nHotspots ({len(hot)} of {len(table)} scored days{where}, decided by {decider}; "
+        f"\nHotspots ({len(hot)} of {len(table)} scored {'weeks' if is_weekly(table) else 'days'}{where}, decided by "
+        f"{decider}; "
         f"the study's rule, deviation > {threshold_pct:g} %, flags {int(table['study_hotspot'].sum())})"
         + (f"; the newest {RUN_ROWS} (all: hotspot report):" if len(hot) > RUN_ROWS else ":")
     )
     print(format_frame(hotspot_view(hot.tail(RUN_ROWS)), "table"), end="")
     if len(hot):
         last = hot.iloc[-1]
-        print(f"Why a day is (or is not) a hotspot: {explain_hint(last['date'], str(last['region']), regions > 1)}")
+        unit = "week" if is_weekly(table) else "day"
+        hint = explain_hint(last["date"], str(last["region"]), regions > 1)
+        print(f"Why a {unit} is (or is not) a hotspot: {hint}")
     if regions > 1:
         print(f"regions: {result['regions']}  (one row per region, most hotspots first)")
     print(f"\nreport:  {result['report']}")

@@ -66,12 +66,12 @@ def run_stages(
 ) -> dict:
     """The stages in order; each task reads its inputs from the store and returns a typed result of references."""
     ingested = ingest(store, day, input_path, input_url, config.ingest, backfill)
-    validated = validate(store, day, ingested, config.validation)
+    validated = validate(store, day, ingested, config.validation, config.series.frequency)
     scaled = scale(store, day, validated, config.series)
     model = train(store, day, scaled, config.train, config.series, config.retrain, config.compute)
     predicted = predict(store, day, scaled, model, config.train.look_back)
-    extracted = extract(store, day, predicted, config.extract, config.train.look_back, config.detect)
-    reported = report(store, day, extracted, ingested, predicted, model, config.series.target)
+    extracted = extract(store, day, predicted, config.extract, config.train.look_back, config.detect, scaled.frequency)
+    reported = report(store, day, extracted, ingested, predicted, model, config.series.target, scaled.frequency)
     stages = {"ingest": ingested, "validate": validated, "scale": scaled, "train": model,
               "predict": predicted, "extract": extracted, "report": reported}  # fmt: skip
     statuses = {name: result.status for name, result in stages.items()}

@@ -37,6 +37,27 @@ class IngestConfig(_Frozen):
         "has a region column, an empty region cell is a bad row (quarantined with its reason), never this default.",
         min_length=1,
     )
+    date_column: str = Field(
+        default="",
+        description="Header of the date column in the input files (case and spacing ignored); empty: the accepted "
+        "headers (date, 日期, day, report_date, ...).",
+    )
+    region_column: str = Field(
+        default="",
+        description="Header of the region column; empty: the accepted headers (region, province, 地区, ...). A file "
+        "without a region column is one region, ingest.default_region.",
+    )
+    target_column: str = Field(
+        default="",
+        description="Header of the target count column (whose unexplained moves are hotspots), e.g. 'cases'; empty: "
+        "the study's headers (confirmed, new_confirmed_local, 本土新增确诊, ...).",
+    )
+    driver_column: str = Field(
+        default="",
+        description="Header of the driver count column (the series that explains the target); empty: the study's "
+        "headers (asymptomatic, new_asymptomatic_local, 本土新增无症状, ...), and a file without one is modelled on "
+        "the target's own history; 'none': ignore any driver column.",
+    )
     max_file_mb: float = Field(
         default=500,
         description="Largest input file accepted, in MB; a larger file is rejected before it is read.",
@@ -103,6 +124,13 @@ class SeriesConfig(_Frozen):
         description="Regions modelled and scored: 'all' (every region in the data: with the shipped data the "
         "national series 'CN' and the 32 provinces), one region code such as 'CN', or a comma-separated list.",
         min_length=1,
+    )
+    frequency: Literal["auto", "daily", "weekly"] = Field(
+        default="auto",
+        description="Periods of the series. 'auto': weekly when every region's dates fall on one weekday, 7 days "
+        "apart (gaps allowed), else daily; mixed spacing is refused with the offending dates. Every stage then "
+        "counts periods: look_back, EARS baselines and guard bands, calibration and guard windows are in days "
+        "or in weeks.",
     )
     min_windows: int = Field(
         default=20,
@@ -171,6 +199,54 @@ DETECTOR_NAMES: tuple[str, ...] = NAMES
 DetectorName = Literal[NAMES]  # type: ignore[valid-type] - derived from the registry: one place names detectors
 
 
+class FarringtonConfig(_Frozen):
+    """The improved Farrington method (Noufaily et al. 2013; R surveillance::farringtonFlexible), in periods of the
+    data (weeks or days). Defaults: Noufaily's improved settings; its alarm level is detect.alpha_alarm."""
+
+    b: int = Field(default=4, description="Years of history in the baseline (R: b).", ge=1, le=20)
+    w: int = Field(default=3, description="Half-width, in periods, of the window around each past year (R: w).", ge=0)
+    reweight: bool = Field(default=True, description="Down-weight past outbreaks in the baseline (R: reweight).")
+    weights_threshold: float = Field(
+        default=2.58, description="Anscombe residuals above this are down-weighted (R: weightsThreshold).", gt=0
+    )
+    trend: bool = Field(default=True, description="Try a linear time trend (R: trend).")
+    p_threshold_trend: float = Field(
+        default=0.05,
+        description="The trend is kept when its p-value is below this (R: pThresholdTrend; 1 keeps any trend that "
+        "does not extrapolate).",
+        gt=0,
+        le=1,
+    )
+    no_periods: int = Field(
+        default=10,
+        description="Levels of the seasonal factor that lets the whole year serve as baseline (R: noPeriods; 1 = "
+        "the original method's windows only).",
+        ge=1,
+    )
+    past_periods_not_included: int = Field(
+        default=26,
+        description="Most recent periods left out of the baseline, so a current outbreak does not hide itself (R: "
+        "pastWeeksNotIncluded).",
+        ge=0,
+    )
+    threshold_method: Literal["nbPlugin", "muan", "delta"] = Field(
+        default="nbPlugin",
+        description="How the alarm threshold is computed: a negative-binomial quantile of the plug-in mean "
+        "(nbPlugin), of its upper confidence bound (muan), or the original delta method on a power scale (R: "
+        "thresholdMethod).",
+    )
+    pow_trans: Literal["2/3", "1/2", "none"] = Field(
+        default="2/3", description="Power transform of the delta method (R: powertrans)."
+    )
+    limit_cases: float = Field(
+        default=5,
+        description="Small-count guard: no alarm unless the last limit_periods periods hold at least this many "
+        "cases (R: limit54[1]).",
+        ge=0,
+    )
+    limit_periods: int = Field(default=4, description="Periods of the small-count guard (R: limit54[2]).", ge=1)
+
+
 class DetectConfig(_Frozen):
     """Which detector decides a hotspot, and every detector's tunables (see tasks/detectors.py).
 
@@ -182,8 +258,19 @@ class DetectConfig(_Frozen):
     decider: DetectorName = Field(
         default="lstm_ewma",
         description="Detector whose verdict is the report's is_hotspot (all detectors run and are stored; the "
-        "study's 10 % rule stays in study_hotspot). Chosen by the backtest; see docs/methods.md.",
+        "study's 10 % rule stays in study_hotspot), for daily data. Chosen by the backtest; see docs/methods.md.",
     )
+    decider_weekly: DetectorName = Field(
+        default="farrington",
+        description="Detector whose verdict is is_hotspot for weekly data. Chosen by the weekly backtest, with the "
+        "same rule as the daily choice (best mean F1 at a matched 1 % false-alarm rate on design seeds); see "
+        "docs/methods.md.",
+    )
+
+    def decider_for(self, frequency: str) -> str:
+        """The deciding detector for data of this frequency ("daily" or "weekly")."""
+        return self.decider_weekly if frequency == "weekly" else self.decider
+
     # --- EARS ---------------------------------------------------------------------------
     baseline_days: int = Field(
         default=7,
@@ -317,6 +404,11 @@ class DetectConfig(_Frozen):
         "gradual events; outbreaks lasting 2-5 days raise z on several days, which a single-day test misses.",
         gt=0,
         le=1,
+    )
+
+    farrington: FarringtonConfig = Field(
+        default_factory=FarringtonConfig,
+        description="The improved Farrington detector (needs b years of history in the data's own periods).",
     )
 
     @model_validator(mode="after")

@@ -3,7 +3,8 @@
 The study's rule: deviation_pct = |actual - predicted| / actual x 100, undefined (NaN, never
 inf) when actual = 0; its verdict (deviation_pct > threshold_pct) is kept as ``study_hotspot``.
 Every detector of :mod:`tasks.detectors` then scores each day (``detections.parquet``, one row
-per date x detector), and the detector named by ``detect.decider`` decides ``is_hotspot``.
+per date x detector), and the detector named by ``detect.decider`` (``detect.decider_weekly`` for weekly
+data) decides ``is_hotspot``.
 Days that cannot be scored are listed with the reason instead of being dropped silently.
 """
 
@@ -16,6 +17,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.calendar import calendar as periods
 from tasks.config import DetectConfig, ExtractConfig
 from tasks.detectors.registry import NAMES
 from tasks.detectors.run import run_detectors
@@ -42,21 +44,24 @@ def flag_hotspots(deviation: np.ndarray, threshold_pct: float) -> np.ndarray:
     return np.where(np.isnan(deviation), False, deviation > threshold_pct)
 
 
-def unscored_reason(actual: np.ndarray, position: int, look_back: int, dates: pd.Series, model_note: str = "") -> str:
-    """Why day ``position`` of a (T,) target series has no prediction (``model_note``: the region has no model)."""
+def unscored_reason(
+    actual: np.ndarray, position: int, look_back: int, dates: pd.Series, model_note: str = "", period: str = "day"
+) -> str:
+    """Why period ``position`` of a (T,) target series has no prediction (``model_note``: the region has no model;
+    ``period``: "day" or "week")."""
     if model_note:
         return f"region {model_note}"
     if np.isnan(actual[position]):
-        return "no published figure for the target on this day"
+        return "no published figure for the target " + ("on this day" if period == "day" else f"for this {period}")
     if position < look_back:
-        return f"first {look_back} day(s) of the series: not enough history"
+        return f"first {look_back} {period}(s) of the series: not enough history"
     window = range(position - look_back, position)
     missing = [dates.iloc[i].date().isoformat() for i in window if np.isnan(actual[i])]
-    return f"window touches missing day(s): {', '.join(missing)}"
+    return f"window touches missing {period}(s): {', '.join(missing)}"
 
 
 def extract_hotspots(
-    predictions: pd.DataFrame, threshold_pct: float, look_back: int
+    predictions: pd.DataFrame, threshold_pct: float, look_back: int, period: str = "day"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long predictions -> (report: STUDY_COLUMNS + MODEL_COLUMNS, one row per scored target day;
     unscored days with reasons)."""
@@ -82,21 +87,23 @@ def extract_hotspots(
         note = "" if rows["trained_on"].iloc[0] != "none" else str(rows["model_note"].iloc[0])
         for index in rows.index:
             pos = int(index - positions[region][0])
-            reasons.append((dates.iloc[pos], region, unscored_reason(actual, pos, look_back, dates, note)))
+            reasons.append((dates.iloc[pos], region, unscored_reason(actual, pos, look_back, dates, note, period)))
     unscored = pd.DataFrame(reasons, columns=UNSCORED_COLUMNS).astype({"region": "str", "reason": "str"})
     unscored["date"] = unscored["date"].astype("datetime64[us]")
     return report[STUDY_COLUMNS + MODEL_COLUMNS].reset_index(drop=True), unscored
 
 
-def detector_inputs(predictions: pd.DataFrame, region: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """Long predictions of one region -> (frame ``(T, 3)`` date, actual, driver on a full daily calendar,
-    forecast ``(T,)`` the LSTM's prediction of the target in counts). Absent days become NaN rows."""
+def detector_inputs(
+    predictions: pd.DataFrame, region: str, frequency: str = "daily"
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Long predictions of one region -> (frame ``(T, 3)`` date, actual, driver on the full calendar of its
+    periods, forecast ``(T,)`` the LSTM's prediction of the target in counts). Absent periods become NaN rows."""
     rows = predictions[predictions["region"] == region]
     by_role = {role: part.set_index("date") for role, part in rows.groupby("role")}
     if "target" not in by_role:
         raise ValueError(f"no target predictions for region {region!r}")
     dates = rows["date"]
-    calendar = pd.date_range(dates.min(), dates.max(), freq="D", unit="us")
+    calendar = periods(dates.min(), dates.max(), frequency)
     target = by_role["target"].reindex(calendar)
     driver = by_role["driver"]["actual"].reindex(calendar) if "driver" in by_role else pd.Series(np.nan, calendar)
     frame = pd.DataFrame(
@@ -110,10 +117,12 @@ def detector_inputs(predictions: pd.DataFrame, region: str) -> tuple[pd.DataFram
 
 
 def detect_all(predictions: pd.DataFrame, config: DetectorConfig) -> pd.DataFrame:
-    """Long predictions -> detections (DETECTION_COLUMNS): every detector, every region, every calendar day."""
+    """Long predictions -> detections (DETECTION_COLUMNS): every detector, every region, every period
+    (``config.period``: days or weeks)."""
+    frequency = "weekly" if config.period == "week" else "daily"
     parts = []
     for region, rows in predictions.groupby("region", sort=True):
-        frame, forecast = detector_inputs(rows, str(region))
+        frame, forecast = detector_inputs(rows, str(region), frequency)
         detected = run_detectors(frame, list(NAMES), forecast, config)
         detected.insert(1, "region", str(region))
         detected["driver"] = np.tile(frame["driver"].to_numpy(), len(NAMES))
@@ -171,6 +180,7 @@ def extract(
     config: ExtractConfig,
     look_back: int,
     detect: DetectConfig,
+    frequency: str = "daily",
 ) -> Extracted:
     """Score the target's predictions with the study's rule and every detector; write the hotspot
     table (decided by ``detect.decider``), the long detections table and the list of unscored days."""
@@ -178,14 +188,16 @@ def extract(
 
     def compute() -> Extracted:
         frame = store.load_table(predicted.predictions)
-        study, unscored = extract_hotspots(frame, config.threshold_pct, look_back)
-        detections = detect_all(frame, detector_config(detect, config.threshold_pct))
-        report = apply_verdicts(study, detections, detect.decider)
+        settings = detector_config(detect, config.threshold_pct, frequency)
+        study, unscored = extract_hotspots(frame, config.threshold_pct, look_back, settings.period)
+        detections = detect_all(frame, settings)
+        decider = detect.decider_for(frequency)
+        report = apply_verdicts(study, detections, decider)
         hot = report[report["is_hotspot"]]
         logger.info(
             "extract: %d days scored, %d days not scored; %s flags %d (%s); the study's rule (deviation > %.1f %%) "
             "flags %d",
-            len(report), len(unscored), detect.decider, len(hot),
+            len(report), len(unscored), decider, len(hot),
             ", ".join(f"{n} {level}" for level, n in hot["severity"].value_counts().items()) or "none",
             config.threshold_pct, int(report["study_hotspot"].sum()),
         )  # fmt: skip
@@ -198,5 +210,6 @@ def extract(
     return run_stage(
         store, run_date, STAGE, Extracted,
         inputs={"predictions": predicted.predictions},
-        settings={"extract": config, "detect": detect, "look_back": look_back}, compute=compute, logger=logger,
+        settings={"extract": config, "detect": detect, "look_back": look_back, "frequency": frequency},
+        compute=compute, logger=logger,
     )  # fmt: skip

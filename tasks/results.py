@@ -43,6 +43,7 @@ class Scaled(StageResult):
 
     scaled: ArtifactRef
     scaler: ArtifactRef
+    frequency: str = "daily"
 
 
 @dataclass(frozen=True)

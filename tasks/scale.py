@@ -1,4 +1,4 @@
-"""Scale: put each region's series on a daily calendar and min-max scale them to [0, 1].
+"""Scale: put each region's series on a calendar of its periods (days or weeks) and min-max scale it to [0, 1].
 
 Each region's target and driver get their own scaler, fitted on that series' observed
 history up to the run date; the parameters are saved as JSON and travel with the model.
@@ -15,6 +15,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.calendar import STEP_DAYS, infer_frequency
 from tasks.config import SeriesConfig
 from tasks.results import Scaled, Validated
 from tasks.schemas import SCALED_COLUMNS
@@ -59,29 +60,32 @@ def fit_minmax(values: np.ndarray) -> MinMaxScaler:
     return MinMaxScaler(float(observed.min()), float(observed.max()))
 
 
-def to_daily_calendar(valid: pd.DataFrame, regions: list[str], series: SeriesConfig) -> pd.DataFrame:
-    """Validated rows (one per region and date) -> a gap-explicit daily frame (date, region, target, driver),
-    sorted by region and date.
+def to_calendar(
+    valid: pd.DataFrame, regions: list[str], series: SeriesConfig, frequency: str = "daily"
+) -> pd.DataFrame:
+    """Validated rows (one per region and date) -> a gap-explicit frame of periods (date, region, target,
+    driver), sorted by region and date.
 
-    Each region spans its own first..last day; days absent from the input appear with NaN
-    counts, so windows can see the gap.
+    Each region spans its own first..last period, one row per day (daily) or per week (weekly, the
+    region's weekday); periods absent from the input appear with NaN counts, so windows can see the gap.
     """
+    step = STEP_DAYS[frequency]
     rows = valid.loc[valid["region"].isin(regions), ["region", "date", series.target, series.driver]]
     rows = rows.rename(columns={series.target: "target", series.driver: "driver"})
     span = rows.groupby("region", sort=True)["date"].agg(["min", "max"])
-    days = ((span["max"] - span["min"]).dt.days + 1).to_numpy()
-    starts = np.repeat(span["min"].to_numpy(), days)
-    offsets = np.arange(days.sum()) - np.repeat(np.cumsum(days) - days, days)
-    calendar = pd.DataFrame(
+    periods = ((span["max"] - span["min"]).dt.days // step + 1).to_numpy()
+    starts = np.repeat(span["min"].to_numpy(), periods)
+    offsets = (np.arange(periods.sum()) - np.repeat(np.cumsum(periods) - periods, periods)) * step
+    frame = pd.DataFrame(
         {
             "date": (starts + offsets.astype("timedelta64[D]")).astype("datetime64[us]"),
-            "region": pd.Series(np.repeat(span.index.to_numpy(), days), dtype="str"),
+            "region": pd.Series(np.repeat(span.index.to_numpy(), periods), dtype="str"),
         }
     )
-    daily = calendar.merge(rows, on=["region", "date"], how="left", validate="one_to_one")
+    out = frame.merge(rows, on=["region", "date"], how="left", validate="one_to_one")
     for role in ("target", "driver"):
-        daily[role] = daily[role].to_numpy(dtype="float64", na_value=np.nan)
-    return daily[["date", "region", "target", "driver"]]
+        out[role] = out[role].to_numpy(dtype="float64", na_value=np.nan)
+    return out[["date", "region", "target", "driver"]]
 
 
 def fit_scalers(daily: pd.DataFrame) -> dict[str, dict[str, MinMaxScaler | None]]:
@@ -105,7 +109,7 @@ def scaler_arrays(
 
 
 def scale_series(
-    valid: pd.DataFrame, series: SeriesConfig
+    valid: pd.DataFrame, series: SeriesConfig, frequency: str = "daily"
 ) -> tuple[pd.DataFrame, dict[str, dict[str, MinMaxScaler | None]]]:
     """Validated table -> (scaled daily frame with SCALED_COLUMNS, per-region scalers as :func:`fit_scalers`).
 
@@ -115,7 +119,7 @@ def scale_series(
         regions = series.regions(sorted(valid["region"].astype("str").unique()))
     except ValueError as exc:
         raise ScaleError(str(exc)) from exc
-    daily = to_daily_calendar(valid, regions, series)
+    daily = to_calendar(valid, regions, series, frequency)
     scalers = fit_scalers(daily)
     for role in ("target", "driver"):
         low, span = scaler_arrays(daily["region"], scalers, role)
@@ -151,15 +155,20 @@ def scale(store: ArtifactStore, run_date: date, validated: Validated, series: Se
 
     def compute() -> Scaled:
         table = store.load_table(validated.valid)
-        scaled, scalers = scale_series(table, series)
+        # Validation found the frequency (and refused mixed dates); a result from before it did is inferred again.
+        frequency = validated.summary.get("frequency") or infer_frequency(table, series.frequency)
+        scaled, scalers = scale_series(table, series, frequency)
         result = Scaled(
             scaled=store.write_table("scale", run_date, "scaled", scaled),
             scaler=store.write_json("scale", run_date, "scaler", scalers_to_dict(scalers)),
+            frequency=frequency,
         )
         no_driver = sorted(region for region, roles in scalers.items() if roles["driver"] is None)
         logger.info(
-            "scale: read %d validated rows; %d region(s) -> %d region-days (%d target, %d driver values missing)%s",
-            len(table), len(scalers), len(scaled), scaled["target"].isna().sum(), scaled["driver"].isna().sum(),
+            "scale: read %d validated rows; %s data; %d region(s) -> %d region-periods (%d target, %d driver values "
+            "missing)%s",
+            len(table), frequency, len(scalers), len(scaled), scaled["target"].isna().sum(),
+            scaled["driver"].isna().sum(),
             f"; no driver value at all in {', '.join(no_driver[:10])}" if no_driver else "",
         )  # fmt: skip
         if len(scalers) == 1:

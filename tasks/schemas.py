@@ -61,7 +61,7 @@ UNSCORED_COLUMNS = ["date", "region", "reason"]
 
 # -- report (07_report) -------------------------------------------------------------------------
 REPORT_EXTRA_COLUMNS = ["revised", "is_new", "model_id"]
-REPORT_TABLE_COLUMNS = STUDY_COLUMNS + REPORT_EXTRA_COLUMNS + VERDICT_COLUMNS + MODEL_COLUMNS
+REPORT_TABLE_COLUMNS = STUDY_COLUMNS + REPORT_EXTRA_COLUMNS + VERDICT_COLUMNS + MODEL_COLUMNS + ["period"]
 """report.parquet: the original columns first, so positional readers keep working; new columns only at the end."""
 REGION_COLUMNS = [
     "region", "hotspots", "new_hotspots", "study_hotspots", "days_scored", "days_unscored", "first_date",

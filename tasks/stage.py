@@ -61,7 +61,8 @@ class StageResult:
     @classmethod
     def from_manifest(cls, outputs: Mapping[str, Any], status: str) -> StageResult:
         """Rebuild a result from :meth:`manifest_outputs` (references back to :class:`ArtifactRef`)."""
-        values = {item.name: _from_json(outputs.get(item.name)) for item in _stored_fields(cls)}
+        # A field added later keeps its default when an older manifest has no value for it.
+        values = {item.name: _from_json(outputs[item.name]) for item in _stored_fields(cls) if item.name in outputs}
         return cls(**values, status=status)
 
 

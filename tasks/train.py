@@ -43,6 +43,9 @@ VERSIONED_PACKAGES = ("tensorflow-cpu", "keras", "numpy", "pandas", "pyarrow", "
 MODEL_FILES = ("model.keras", "scaler.json", "history.parquet", "model_card.json")  # card last: it marks completion
 
 
+NO_DRIVER = "no driver was given (the input has no driver series)"
+
+
 class TrainError(ValueError):
     """There is nothing to train on (too few complete windows)."""
 
@@ -120,10 +123,13 @@ def plan_training(scaled: pd.DataFrame, series: SeriesConfig, look_back: int) ->
     or nothing (the region is skipped).
     """
     regions, roles, windows, notes, skipped = [], [], [], {}, {}
+    given = scaled["driver"].notna().any()  # False: target-only input, no region has a driver at all
     for region, group in scaled.groupby("region", sort=True):
         region = str(region)
         driver = make_windows(group["driver_scaled"].to_numpy(), look_back)
         problem = _driver_problem(group["driver"].to_numpy(dtype="float64"), driver, series.min_windows)
+        if not given:
+            problem = NO_DRIVER
         if not problem:
             regions.append(region), roles.append("driver"), windows.append(driver)
             continue

@@ -319,11 +319,11 @@ def _predictive(
     reason = np.full(n, "", dtype=object)
     if forecast_notes is not None:
         reason = np.where(~np.isfinite(f), np.asarray(forecast_notes, dtype=object), reason)
-    reason = np.where(~np.isfinite(f) & (reason == ""), "no forecast for this day", reason)
+    reason = np.where(~np.isfinite(f) & (reason == ""), f"no forecast for this {config.period}", reason)
     # Notes are formatted only for the days that get them (string formatting for every day was a visible cost).
     for i in np.flatnonzero((reason == "") & ~np.isfinite(cal["dispersion"])):
         reason[i] = (
-            f"only {cal['n_usable'][i]} past residual(s) in the last {config.calibration_window_days} days "
+            f"only {cal['n_usable'][i]} past residual(s) in the last {config.calibration_window_days} {config.period}s "
             f"(< {config.min_calibration_days}) to calibrate"
         )
     reason = np.where((reason == "") & ~np.isfinite(actual), "no observed count", reason)
@@ -366,7 +366,8 @@ def small_count_guard(
         reasons = []
         if few_cases[i]:
             reasons.append(
-                f"{window_cases[i]:g} cases in the last {config.guard_window_days} days (< {config.guard_min_cases:g})"
+                f"{window_cases[i]:g} cases in the last {config.guard_window_days} {config.period}s "
+                f"(< {config.guard_min_cases:g})"
             )
         if small_excess[i]:
             reasons.append(f"|actual - expected| = {abs(excess[i]):.1f} (< {config.guard_min_excess:g})")
@@ -459,7 +460,9 @@ def _calibrated_cols(actual: np.ndarray, dist: dict[str, np.ndarray], config: De
     return cols
 
 
-def naive_forecast(actual: np.ndarray, window: int = 7, guard: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def naive_forecast(
+    actual: np.ndarray, window: int = 7, guard: int = 0, period: str = "day"
+) -> tuple[np.ndarray, np.ndarray]:
     """``(T,)`` -> ``(T,)`` mean of the ``window`` days ending ``guard`` days before each day.
 
     NaN (with a note in the second ``(T,)`` array) when that window is incomplete or has a gap.
@@ -472,10 +475,11 @@ def naive_forecast(actual: np.ndarray, window: int = 7, guard: int = 0) -> tuple
     first = window + guard
     for i in np.flatnonzero(~complete):
         if i < first:
-            notes[i] = f"fewer than {first} earlier days for the {window}-day mean forecast"
+            notes[i] = f"fewer than {first} earlier {period}s for the {window}-{period} mean forecast"
         else:
             notes[i] = (
-                f"{int((~np.isfinite(windows[i])).sum())} missing day(s) in the {window}-day mean forecast window"
+                f"{int((~np.isfinite(windows[i])).sum())} missing {period}(s) in the {window}-{period} mean "
+                "forecast window"
             )
     return mean, notes
 
@@ -484,7 +488,7 @@ def _naive_predictive(
     actual: np.ndarray, config: DetectorConfig, calibration: Calibration | None
 ) -> dict[str, np.ndarray]:
     """:func:`_predictive` of the naive mean forecast (shared by naive_calibrated and naive_ewma)."""
-    mean, notes = naive_forecast(actual, config.baseline_days, config.naive_guard_days)
+    mean, notes = naive_forecast(actual, config.baseline_days, config.naive_guard_days, config.period)
     return _predictive(actual, mean, config, calibration, notes)
 
 

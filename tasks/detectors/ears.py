@@ -26,13 +26,14 @@ def _ears_statistic(actual: np.ndarray, config: DetectorConfig, lag: int) -> dic
     notes = np.full(n, "", dtype=object)
     first = config.baseline_days + lag
     history = np.arange(n) < first
-    guard_text = f" + {lag}-day guard band" if lag else ""
-    notes[history] = f"fewer than {first} earlier days for the {config.baseline_days}-day baseline{guard_text}"
+    guard_text = f" + {lag}-{config.period} guard band" if lag else ""
+    unit = config.period
+    notes[history] = f"fewer than {first} earlier {unit}s for the {config.baseline_days}-{unit} baseline{guard_text}"
     gaps = ~history & ~complete
     if gaps.any():
         counts = (~np.isfinite(windows)).sum(axis=1)
         for i in np.flatnonzero(gaps):
-            notes[i] = f"baseline has {counts[i]} missing day(s)"
+            notes[i] = f"baseline has {counts[i]} missing {config.period}(s)"
     no_actual = ~np.isfinite(actual) & (notes == "")
     notes[no_actual] = "no observed count"
     no_sigma = complete & ~np.isfinite(sigma) & (notes == "")
@@ -77,10 +78,13 @@ def _ears_c3_cols(actual: np.ndarray, config: DetectorConfig) -> dict[str, np.nd
     notes = c2["note"].copy()
     first = config.baseline_days + config.guard_band_days + 2
     short = np.arange(actual.shape[0]) < first
-    notes[short] = f"fewer than {first} earlier days (C3 needs C2 on this day and the 2 days before)"
+    notes[short] = (
+        f"fewer than {first} earlier {config.period}s (C3 needs C2 on this {config.period} and the 2 {config.period}s "
+        "before)"
+    )
     earlier_missing = (notes == "") & ~np.isfinite(carry)
-    notes[earlier_missing] = "C2 missing on one of the two previous days"
-    notes[hot & carried] = "C3 exceeds the threshold through the two previous days alone"
+    notes[earlier_missing] = f"C2 missing on one of the two previous {config.period}s"
+    notes[hot & carried] = f"C3 exceeds the threshold through the two previous {config.period}s alone"
     cols["note"] = notes
     return cols
 

@@ -142,7 +142,9 @@ def _ewma_cols(actual: np.ndarray, dist: dict[str, np.ndarray], config: Detector
         kind = "surge" if edge == "upper" else "drop"
         # Only the carried case needs words (the day alerts whatever its count); an unreachable edge is just NaN.
         edge_notes.append(
-            np.where(beyond, f"the previous days alone put the EWMA past the {kind} level", "").astype(object)
+            np.where(beyond, f"the previous {config.period}s alone put the EWMA past the {kind} level", "").astype(
+                object
+            )
         )
     # One quantile call for both edges: scipy's per-call overhead, not the arithmetic, is the cost here.
     for edge, values in zip(levels, _nb_quantiles(list(levels.values()), dist["mean"], dist["phi"]), strict=True):

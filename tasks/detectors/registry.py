@@ -61,6 +61,10 @@ REGISTRY: tuple[DetectorSpec, ...] = (
     DetectorSpec("lstm_ewma", "tasks.detectors.ewma:lstm_ewma", True, "signed_z",
                  "EWMA of lstm_calibrated's z, divided by its null sd (N(0, 1) without outbreak); > 0 = surge",
                  "lstm_calibrated's z accumulated over recent days (EWMA)"),
+    DetectorSpec("farrington", "tasks.detectors.farrington:columns", False, "ears",
+                 "(actual - expected) / (upper - expected) on the method's scale; > 1 = above the threshold",
+                 "the improved Farrington method (Noufaily et al. 2013): a GLM baseline from the same time of past "
+                 "years"),
 )  # fmt: skip
 
 NAMES: tuple[str, ...] = tuple(spec.name for spec in REGISTRY)

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -74,11 +74,19 @@ class DetectorConfig(DetectConfig):
         description="Reference study rule: hotspot iff |actual - predicted| / actual x 100 exceeds this (strictly).",
         ge=0,
     )
+    period: Literal["day", "week"] = Field(
+        default="day",
+        description="The series' period (set from the data's frequency): every window, baseline and guard band of "
+        "the detectors counts these, and their notes name them.",
+    )
 
 
-def detector_config(detect: DetectConfig, threshold_pct: float) -> DetectorConfig:
-    """The detectors' settings for a pipeline run: ``detect`` plus the study threshold ``extract.threshold_pct``."""
-    return DetectorConfig(**detect.model_dump(), seed_threshold_pct=threshold_pct)
+def detector_config(detect: DetectConfig, threshold_pct: float, frequency: str = "daily") -> DetectorConfig:
+    """The detectors' settings for a pipeline run: ``detect`` plus the study threshold ``extract.threshold_pct``
+    and the period of the data (``frequency``: daily or weekly)."""
+    return DetectorConfig(
+        **detect.model_dump(), seed_threshold_pct=threshold_pct, period="week" if frequency == "weekly" else "day"
+    )
 
 
 @dataclass
@@ -114,9 +122,9 @@ class Series:
 def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Check ``frame`` (date, actual, driver) and return a copy with float columns.
 
-    Raises ValueError when a column is absent, when dates are not strictly consecutive days
-    (missing days must be NaN rows, otherwise window lengths would silently change), or when a
-    count is negative.
+    Raises ValueError when a column is absent, when dates are not strictly consecutive periods (days, or
+    weeks: 7 days apart; missing periods must be NaN rows, otherwise window lengths would silently change),
+    or when a count is negative.
     """
     missing = {"date", "actual", "driver"} - set(frame.columns)
     if missing:
@@ -125,8 +133,10 @@ def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out["date"] = pd.to_datetime(out["date"])
     if len(out) > 1:
         steps = out["date"].diff().iloc[1:]
-        if not (steps == pd.Timedelta(days=1)).all():
-            raise ValueError("dates must be consecutive days in ascending order; encode missing days as NaN rows")
+        if not ((steps == pd.Timedelta(days=1)).all() or (steps == pd.Timedelta(days=7)).all()):
+            raise ValueError(
+                "dates must be consecutive days (or weeks) in ascending order; encode missing periods as NaN rows"
+            )
     for column in ("actual", "driver"):
         out[column] = pd.to_numeric(out[column], errors="raise").astype("float64")
         if (out[column] < 0).any():

@@ -37,7 +37,7 @@ def columns(series: Series, config: DetectorConfig) -> dict[str, np.ndarray]:
     cols["direction"] = np.where(hot & (actual > predicted), "surge", np.where(hot, "drop", "none")).astype(object)
     notes = np.full(actual.shape[0], "", dtype=object)
     notes[~np.isfinite(actual)] = "no observed count"
-    notes[np.isfinite(actual) & ~np.isfinite(predicted)] = "no forecast for this day"
+    notes[np.isfinite(actual) & ~np.isfinite(predicted)] = f"no forecast for this {config.period}"
     notes[ok & (actual == 0)] = "0 cases observed: the relative deviation is undefined"
     cols["note"] = notes
     return cols

@@ -21,7 +21,8 @@ from tasks.evaluation.forecasts import lstm_forecasts
 from tasks.evaluation.metrics import LabelledSeries, evaluate_scenario, summarise
 from tasks.evaluation.oracle import oracle_rows
 from tasks.evaluation.simulate import SCENARIOS, inject_outbreaks, simulate_pair
-from tasks.scale import to_daily_calendar
+from tasks.evaluation.weekly import WEEKLY_SCENARIOS, simulate_weekly
+from tasks.scale import to_calendar
 from tasks.store import SHIPPED_INPUT
 
 REAL = "real"
@@ -42,8 +43,12 @@ def labelled_series(scenario: str, seeds: Sequence[int], real: pd.DataFrame | No
         elif scenario in SCENARIOS:
             frame, mask, ids = simulate_pair(scenario, seed)
             warmup = SCENARIOS[scenario].warmup_days
+        elif scenario in WEEKLY_SCENARIOS:
+            frame, mask, ids = simulate_weekly(scenario, seed)
+            warmup = WEEKLY_SCENARIOS[scenario].scored_from
         else:
-            raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join([*SCENARIOS, REAL])}")
+            known = ", ".join([*SCENARIOS, REAL, *WEEKLY_SCENARIOS])
+            raise ValueError(f"unknown scenario {scenario!r}; known: {known}")
         out.append(LabelledSeries(frame, mask, ids, np.arange(len(frame)) >= warmup))
     return out
 
@@ -66,18 +71,20 @@ def run_backtest(
     """
 
     per_seed, outbreaks = [], []
+    weekly_detect = detect.model_copy(update={"period": "week"})
     for scenario in scenarios:
         started = time.perf_counter()
+        config = weekly_detect if scenario in WEEKLY_SCENARIOS else detect
         series = labelled_series(scenario, seeds, real)
         forecasts = lstm_forecasts([s.frame for s in series], train_config)
         detections = [
-            run_detectors(s.frame, list(NAMES), forecast, detect) for s, forecast in zip(series, forecasts, strict=True)
+            run_detectors(s.frame, list(NAMES), forecast, config) for s, forecast in zip(series, forecasts, strict=True)
         ]
-        if scenario in SCENARIOS:
+        if scenario in SCENARIOS or scenario in WEEKLY_SCENARIOS:
             detections = [
-                pd.concat([d, oracle_rows(s, scenario, detect)]) for d, s in zip(detections, series, strict=True)
+                pd.concat([d, oracle_rows(s, scenario, config)]) for d, s in zip(detections, series, strict=True)
             ]
-        metrics, found = evaluate_scenario(scenario, series, seeds, detections, detect, target_far)
+        metrics, found = evaluate_scenario(scenario, series, seeds, detections, config, target_far)
         per_seed.append(metrics)
         outbreaks.append(found)
         if on_scenario is not None:
@@ -98,5 +105,5 @@ def real_series(series: SeriesConfig, source: Path = SHIPPED_INPUT) -> pd.DataFr
     regions = series.regions(sorted(table["region"].unique()))
     if len(regions) != 1:
         raise ValueError(f"the backtest's real series is one region; {source.name} has {', '.join(regions)}")
-    daily = to_daily_calendar(table, regions, series)
+    daily = to_calendar(table, regions, series)
     return pd.DataFrame({"date": daily["date"], "actual": daily["target"], "driver": daily["driver"]})

@@ -36,6 +36,8 @@ def lstm_forecasts(
     for frame in frames:
         driver = frame["driver"].to_numpy(dtype="float64")
         target = frame["actual"].to_numpy(dtype="float64")
+        if not np.isfinite(driver).any():
+            driver = target  # no driver: trained on the target's own history, as the pipeline's fallback
         d_scaler, t_scaler = fit_minmax(driver), fit_minmax(target)
         windows = make_windows(d_scaler.transform(driver), look_back)
         if len(windows) < config.batch_size:

@@ -21,7 +21,11 @@ def oracle_rows(series: LabelledSeries, scenario: str, config: DetectorConfig) -
     count under NB2(true mean, scenario dispersion); hotspot = one-sided P(Y >= y) < alpha_alarm (surges only)."""
     frame = series.frame
     mean = np.asarray(frame.attrs["target_mean"], dtype="float64")
-    phi = np.full(mean.shape, SCENARIOS[scenario].target_dispersion)
+    # Weekly families carry each week's NB2 dispersion; daily ones have one per scenario.
+    if "target_dispersion" in frame.attrs:
+        phi = np.asarray(frame.attrs["target_dispersion"], dtype="float64")
+    else:
+        phi = np.full(mean.shape, SCENARIOS[scenario].target_dispersion)
     tails = nb_tails(frame["actual"].to_numpy(dtype="float64"), mean, phi)
     hot = tails["p_surge"] < config.alpha_alarm
     out = pd.DataFrame(

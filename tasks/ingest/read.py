@@ -64,7 +64,13 @@ HEADER_ALIASES: dict[str, tuple[str, ...]] = {
         "新增无症状感染者",
     ),
 }
-REQUIRED = ("date", "confirmed", "asymptomatic")
+REQUIRED = ("date", "confirmed")
+OPTIONAL = ("asymptomatic",)
+"""The driver: a file without one is modelled on the target's own history."""
+CONFIG_COLUMNS = {"date": "date_column", "region": "region_column", "confirmed": "target_column",
+                  "asymptomatic": "driver_column"}  # fmt: skip
+"""The ingest setting that names each canonical column's header in the user's files."""
+NO_COLUMN = "none"
 FIRST_DATA_LINE = 2  # line 1 is the header
 
 
@@ -88,50 +94,81 @@ def normalise_header(name: object) -> str:
     return re.sub(r"[\s\-]+", "_", text)
 
 
-def map_headers(columns: list[str], notes: list[str] | None = None) -> dict[str, str]:
+def map_headers(
+    columns: list[str], notes: list[str] | None = None, config: IngestConfig | None = None
+) -> dict[str, str]:
     """Map canonical names to the source columns that provide them.
 
-    When several accepted headers of one canonical column are present, the first in
-    HEADER_ALIASES' priority order is used and ``notes`` (if given) says which and what was left.
-    Raises IngestError naming the missing canonical columns and the headers accepted for them,
-    or when two columns with the same (normalised) name could both be the one to use.
+    A column named in the config (``ingest.date_column``, ``region_column``, ``target_column``,
+    ``driver_column``; case and spacing ignored) is used as given; otherwise the accepted headers of
+    HEADER_ALIASES are looked for, and when several are present the first in priority order is used and
+    ``notes`` (if given) says which and what was left. The driver is optional: without one, ``notes`` says
+    so (``driver_column = "none"`` ignores a driver column that is there). Raises IngestError naming the
+    missing canonical columns and the headers accepted for them, a configured name that is not in the
+    file (listing the file's columns), or two columns with the same name that could both be the one to use.
     """
+    config = config or IngestConfig()
+    found = ", ".join(repr(str(c)) for c in columns) or "(none)"
     by_norm: dict[str, list[str]] = {}
     where: dict[str, list[int]] = {}
     for position, col in enumerate(columns, 1):
         by_norm.setdefault(normalise_header(col), []).append(col)
         where.setdefault(normalise_header(col), []).append(position)
+
+    def unique(name: str, canonical: str) -> str:
+        chosen = by_norm[name]
+        if len(chosen) > 1:
+            # Same name twice: nothing says which column holds the figures.
+            positions = ", ".join(str(p) for p in where[name])
+            raise IngestError(
+                f"columns {positions} have the same name {name!r}: which one holds the {canonical} figures "
+                "is ambiguous; rename or remove the extra column"
+            )
+        return chosen[0]
+
     mapping: dict[str, str] = {}
     for canonical, aliases in HEADER_ALIASES.items():
+        field, given = CONFIG_COLUMNS[canonical], getattr(config, CONFIG_COLUMNS[canonical])
+        if given.strip().lower() == NO_COLUMN and canonical in OPTIONAL:
+            continue
+        if given.strip():
+            name = normalise_header(given)
+            if name not in by_norm:
+                raise IngestError(f"ingest.{field} = {given!r} is not a column of the file; its columns: {found}")
+            mapping[canonical] = unique(name, canonical)
+            continue
         present = [alias for alias in aliases if alias in by_norm]
         if not present:
             continue
-        chosen = by_norm[present[0]]
-        if len(chosen) > 1:
-            # Same name twice: nothing says which column holds the figures.
-            positions = ", ".join(str(p) for p in where[present[0]])
-            raise IngestError(
-                f"columns {positions} have the same name {present[0]!r}: which one holds the {canonical} figures "
-                "is ambiguous; rename or remove the extra column"
-            )
-        mapping[canonical] = chosen[0]
+        mapping[canonical] = unique(present[0], canonical)
         others = [by_norm[alias][0] for alias in present[1:]]
         if others and notes is not None:
             notes.append(
-                f"{canonical}: used column {chosen[0]!r}; also present and not used: {', '.join(map(repr, others))}"
+                f"{canonical}: used column {mapping[canonical]!r}; also present and not used: "
+                f"{', '.join(map(repr, others))}"
             )
-    missing = [c for c in REQUIRED if c not in mapping]
-    if missing:
-        accepted = "; ".join(f"{c}: {', '.join(HEADER_ALIASES[c])}" for c in missing)
-        found = ", ".join(str(c) for c in columns) or "(none)"
-        hints = [
+
+    def looks_like(canonical: str) -> list[str]:
+        return [
             f"{original!r} looks like {canonical!r}"
-            for canonical in missing
             for original in columns
             if difflib.get_close_matches(normalise_header(original), HEADER_ALIASES[canonical], n=1, cutoff=0.8)
         ]
+
+    missing = [c for c in REQUIRED if c not in mapping]
+    # A misspelt driver header must not pass for a file without a driver.
+    missing += [c for c in OPTIONAL if c not in mapping and not getattr(config, CONFIG_COLUMNS[c]) and looks_like(c)]
+    if missing:
+        accepted = "; ".join(f"{c}: {', '.join(HEADER_ALIASES[c])}" for c in missing)
+        hints = [hint for c in missing for hint in looks_like(c)]
         hint = f" ({'; '.join(hints)}?)" if hints else ""
-        raise IngestError(f"missing required column(s) {', '.join(missing)}{hint}; found {found}; accepted: {accepted}")
+        named = ", ".join(f"ingest.{CONFIG_COLUMNS[c]}" for c in missing)
+        raise IngestError(
+            f"missing required column(s) {', '.join(missing)}{hint}; found {found}; accepted: {accepted}; "
+            f"or name yours with {named}"
+        )
+    if "asymptomatic" not in mapping and notes is not None:
+        notes.append("no driver column: every region is modelled on its target's own history")
     return mapping
 
 
@@ -317,7 +354,7 @@ def canonicalise(raw: pd.DataFrame, config: IngestConfig, source_file: str = "")
     region cell in a file that has one is a bad row (quarantined with its reason), never a guess.
     """
     notes: list[str] = []
-    mapping = map_headers([str(c) for c in raw.columns if c not in _HELPER_COLUMNS], notes)
+    mapping = map_headers([str(c) for c in raw.columns if c not in _HELPER_COLUMNS], notes, config)
     index = raw.index
     errors: list[pd.Series] = []
     if ROW_ERROR in raw:
@@ -337,7 +374,17 @@ def canonicalise(raw: pd.DataFrame, config: IngestConfig, source_file: str = "")
 
     table = pd.DataFrame({"date": dates, "region": region.astype("str")})
     for col in COUNT_COLUMNS:
+        if col not in mapping:  # no driver column: an empty series, every value a gap
+            table[col] = np.full(len(raw), np.nan)
+            continue
         numbers, errs, other = parse_counts(raw[mapping[col]])
+        if col == "confirmed" and numbers.isna().all() and (errs != "").any():
+            # Not one count in the target column: it is the wrong column, not a column of bad cells.
+            shown = ", ".join(repr(v) for v in raw[mapping[col]].astype("str").str.slice(0, 20).unique()[:3])
+            raise IngestError(
+                f"the target column {mapping[col]!r} holds no counts (first values: {shown}); name the count column "
+                "with ingest.target_column"
+            )
         table[col] = numbers
         errors.append(pd.Series(np.where(errs != "", f"{col}: " + errs, ""), index=index))
         if other:

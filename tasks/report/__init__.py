@@ -55,6 +55,7 @@ def report(
     predicted: Predicted,
     model: Trained,
     target: str,
+    frequency: str = "daily",
 ) -> Reported:
     """Write the report table and figures for the run date (or reuse identical ones)."""
     logger = get_run_logger()
@@ -66,6 +67,7 @@ def report(
             _previous_report(store, run_date),
             target,
             model.model_id,
+            frequency,
         )
         preds = store.load_table(predicted.predictions)
         detections = store.load_table(extracted.detections)
@@ -101,7 +103,8 @@ def report(
             "hotspots": extracted.hotspots, "unscored": extracted.unscored, "detections": extracted.detections,
             "revisions": ingested.revisions, "predictions": predicted.predictions, "history": model.history,
         },
-        settings={"model_id": model.model_id, "target": target}, compute=compute, logger=logger,
+        settings={"model_id": model.model_id, "target": target, "frequency": frequency},
+        compute=compute, logger=logger,
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tasks.calendar import PERIOD_NAME, frequency_of
 from tasks.detectors.schema import validate_frame
 from tasks.report.table import PRIMARY_REGION
 
@@ -143,7 +144,7 @@ def explain(
 
     tm, dm = moves["target"], moves["driver"]
     if dm is None:
-        behaviour = "driver not available"
+        behaviour = "no driver given" if not np.isfinite(driver).any() else "driver not available"
     elif tm == "up":
         behaviour = {"up": "driver also rising", "down": "driver falling while target rose"}.get(
             dm, "target moved alone"
@@ -159,7 +160,12 @@ def explain(
     else:
         behaviour = "target change not available"
 
+    unit = PERIOD_NAME[frequency_of(data["date"])]
     text = _explain_text(day, actual[t], chosen, direction, agreeing, scored, changes, behaviour, window_days)
+    if unit != "day":  # the same sentences, in weeks
+        text = (
+            text.replace(" days", f" {unit}s").replace("this day", f"this {unit}").replace("the day ", f"the {unit} ")
+        )
     return {
         "date": day.date().isoformat(),
         "actual": _num(actual[t]),
@@ -255,6 +261,7 @@ def _explain_text(
         "driver falling while target rose": "the driver fell while the target rose, which the driver does not explain",
         "driver rising while target fell": "the driver rose while the target fell, which the driver does not explain",
         "driver not available": "the driver was not published on enough days of this window to compare",
+        "no driver given": "no driver series was given, so the forecast rests on the target's own history",
         "driver rising, target flat": "the driver rose while the target stayed flat; if the driver leads, the "
         "target may follow in the next days",
         "driver falling, target flat": "the driver fell while the target stayed flat",

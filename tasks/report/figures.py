@@ -10,10 +10,17 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from tasks.calendar import PERIOD_NAME, frequency_of
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 SMALL_MULTIPLES = 12
+
+
+def _per_period(dates: pd.Series) -> str:
+    """The y label of a count series: per day or per week."""
+    return f"count per {PERIOD_NAME[frequency_of(dates.drop_duplicates().sort_values())]}"
 
 
 def _figure(title: str, ylabel: str) -> tuple[Figure, object]:
@@ -34,7 +41,7 @@ def plot_fit(predictions: pd.DataFrame, region: str) -> Figure:
     role = "target" if (rows["trained_on"] == "target").any() else "driver"
     driver = rows[rows["role"] == role]
     what = "driver series (asymptomatic)" if role == "driver" else "target's own history (driver fallback)"
-    fig, ax = _figure(f"Training fit on the {what}, {region}", "daily count")
+    fig, ax = _figure(f"Training fit on the {what}, {region}", _per_period(driver["date"]))
     ax.plot(driver["date"], driver["actual"], label="actual", color="tab:blue")
     ax.plot(driver["date"], driver["predicted"], label="predicted", color="tab:orange")
     ax.legend()
@@ -46,7 +53,7 @@ def plot_target(predictions: pd.DataFrame, report: pd.DataFrame, region: str) ->
     target = predictions[(predictions["role"] == "target") & (predictions["region"] == region)]
     report = report[report["region"] == region]
     title = f"Target series (confirmed), {region}: actual vs predicted, the study's hotspots marked"
-    fig, ax = _figure(title, "daily count")
+    fig, ax = _figure(title, _per_period(target["date"]))
     ax.plot(target["date"], target["actual"], label="actual", color="tab:blue")
     ax.plot(target["date"], target["predicted"], label="predicted", color="tab:orange")
     hot = report[report["study_hotspot"]]
@@ -87,7 +94,9 @@ def plot_detection(detections: pd.DataFrame, decider: str, region: str) -> Figur
     Warnings are drawn even when only alarms count as hotspots, so a reader sees the near misses.
     """
     rows = detections[(detections["detector"] == decider) & (detections["region"] == region)].sort_values("date")
-    fig, ax = _figure(f"Target ({region}) with {decider}: expected value, band, alerts by level", "daily count")
+    fig, ax = _figure(
+        f"Target ({region}) with {decider}: expected value, band, alerts by level", _per_period(rows["date"])
+    )
     _draw_detection(ax, rows, legend=True)
     return fig
 

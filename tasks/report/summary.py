@@ -31,12 +31,14 @@ def summary_markdown(
     names = regions["region"].tolist()
     shown_names = ", ".join(sorted(names)[:SUMMARY_ROWS]) + (f" ... ({len(names)} in all)" if len(names) > 30 else "")
     roles = regions["trained_on"].value_counts()
+    no_driver = bool(len(regions)) and regions["model_note"].str.contains("no driver was given", regex=False).all()
     lines = [
         f"# Hotspot report, run date {run_date.isoformat()}",
         "",
         f"- days scored: **{len(report)}** ({span}) in **{len(names)}** region(s): {shown_names}",
         f"- models: {int(roles.get('driver', 0))} region(s) trained on the driver, {int(roles.get('target', 0))} on "
-        f"the target's own history (driver fallback), {int(roles.get('none', 0))} not modelled",
+        f"the target's own history (driver fallback), {int(roles.get('none', 0))} not modelled"
+        + ("; **no driver was given**: every region is modelled on its target's own history" if no_driver else ""),
         f"- hotspots (decided by `{decider}`): **{len(hot)}** ({len(hot) / max(len(report), 1):.0%}) in "
         f"{int((regions['hotspots'] > 0).sum())} region(s); {levels}; {directions}; new since the previous report: "
         f"**{int(report['is_new'].sum())}**",

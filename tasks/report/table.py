@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from tasks.calendar import period_labels
 from tasks.schemas import MODEL_COLUMNS, REGION_COLUMNS, REPORT_TABLE_COLUMNS
 
 PRIMARY_REGION = "CN"
@@ -44,11 +45,17 @@ def primary_region(regions: pd.DataFrame) -> str:
 
 
 def build_report(
-    hotspots: pd.DataFrame, revisions: pd.DataFrame, previous: pd.DataFrame | None, target: str, model_id: str
+    hotspots: pd.DataFrame,
+    revisions: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    target: str,
+    model_id: str,
+    frequency: str = "daily",
 ) -> pd.DataFrame:
     """Hotspot table (tasks.extract.HOTSPOT_COLUMNS) -> report table (REPORT_TABLE_COLUMNS): adds ``revised``
     (the day's target value was revised after first publication), ``is_new`` (a hotspot not flagged in the
-    previous computed report) and ``model_id``.
+    previous computed report), ``model_id`` and ``period`` (the ISO week, such as 2024-W07, for weekly data;
+    the date for daily data).
     """
     report = hotspots.copy()
     revised_keys = revisions.loc[revisions["column"] == target, ["region", "date"]].drop_duplicates()
@@ -62,6 +69,7 @@ def build_report(
         seen = pd.MultiIndex.from_frame(report[["region", "date"]]).isin(pd.MultiIndex.from_frame(before))
         report["is_new"] = report["is_hotspot"] & ~seen
     report["model_id"] = pd.Series(model_id, index=report.index, dtype="str")
+    report["period"] = period_labels(report["date"], frequency)
     return report[REPORT_TABLE_COLUMNS]
 
 

@@ -26,6 +26,8 @@ from tasks.validate.data_docs import DOCS_INDEX, validate_with_docs
 from tasks.validate.split import ValidationFailed, summary_markdown
 
 STAGE = Stage("validate", __name__)
+SUMMARY_KEYS = ("rows_in", "rows_valid", "rows_quarantined", "gaps", "success", "frequency", "absent_columns")
+"""The part of the validation summary kept in the stage's result (the rest is in the Data Docs)."""
 
 
 def _link_docs(index: Path) -> None:
@@ -38,7 +40,9 @@ def _link_docs(index: Path) -> None:
 
 
 @task(name="validate", cache_policy=NO_CACHE)
-def validate(store: ArtifactStore, run_date: date, ingested: Ingested, config: ValidateConfig) -> Validated:
+def validate(
+    store: ArtifactStore, run_date: date, ingested: Ingested, config: ValidateConfig, frequency: str = "auto"
+) -> Validated:
     """Gate the canonical table: write valid rows, quarantine (with reasons), gaps and Data Docs; publish the summary.
 
     Fails the flow (ValidationFailed) when the table is unusable or nothing valid remains, after storing
@@ -53,7 +57,7 @@ def validate(store: ArtifactStore, run_date: date, ingested: Ingested, config: V
         site = store.data_docs(run_date)
         index = site / DOCS_INDEX
         try:
-            outcome = validate_with_docs(table, run_date, config, site)
+            outcome = validate_with_docs(table, run_date, config, site, frequency)
         except ValidationFailed as exc:
             if exc.quarantine is not None:
                 ref = store.write_table("validate", run_date, "quarantine", exc.quarantine)
@@ -78,13 +82,13 @@ def validate(store: ArtifactStore, run_date: date, ingested: Ingested, config: V
             gaps=store.write_table("validate", run_date, "gaps", outcome.gaps),
             # A reference like the tables, so a later reuse checks that the docs are still this run's.
             data_docs=store.ref(index),
-            summary={k: s[k] for k in ("rows_in", "rows_valid", "rows_quarantined", "gaps", "success")},
+            summary={k: s[k] for k in SUMMARY_KEYS},
         )
 
     result = run_stage(
         store, run_date, STAGE, Validated,
         inputs={"canonical": ingested.canonical},
-        settings={"validation": config, "future_cut": future_cut},
+        settings={"validation": config, "future_cut": future_cut, "frequency": frequency},
         compute=compute, logger=logger,
     )  # fmt: skip
     # Reused or new, the docs are a checked output of the run (reuse verified their hash): the link is valid.

@@ -42,7 +42,9 @@ def _build_docs(context: AbstractDataContext, folder: Path) -> None:
             image.unlink()
 
 
-def validate_with_docs(table: pd.DataFrame, run_date: date, config: ValidateConfig, site: Path) -> ValidationOutcome:
+def validate_with_docs(
+    table: pd.DataFrame, run_date: date, config: ValidateConfig, site: Path, frequency: str = "auto"
+) -> ValidationOutcome:
     """:func:`validate_canonical`, plus the Data Docs of that same run published at ``site``.
 
     The docs are written also when validation raises ValidationFailed (they then show the
@@ -50,7 +52,7 @@ def validate_with_docs(table: pd.DataFrame, run_date: date, config: ValidateConf
     """
     context = _new_context()
     try:
-        outcome = _validate(context, table, run_date, config)
+        outcome = _validate(context, table, run_date, config, frequency)
     except ValidationFailed:
         publish_folder(site, lambda folder: _build_docs(context, folder))
         raise

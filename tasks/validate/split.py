@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from tasks.calendar import PERIOD_NAME, FrequencyError, infer_frequency
+from tasks.calendar import calendar as periods
 from tasks.config import ValidateConfig
-from tasks.schemas import CANONICAL_COLUMNS, QUARANTINE_COLUMNS
+from tasks.schemas import CANONICAL_COLUMNS, COUNT_COLUMNS, QUARANTINE_COLUMNS
 from tasks.validate.rules import (
     FAIL_TABLE,
     QUARANTINE,
@@ -166,14 +168,15 @@ def _row_reasons(
     return quarantined, gap_cells
 
 
-def _missing_days(valid: pd.DataFrame) -> pd.DataFrame:
-    """Calendar days between each region's first and last valid date that have no row."""
+def _missing_periods(valid: pd.DataFrame, frequency: str = "daily") -> pd.DataFrame:
+    """Periods (days, or weeks) between each region's first and last valid date that have no row
+    (kind ``missing_day`` or ``missing_week``)."""
     frames = []
+    kind = f"missing_{PERIOD_NAME[frequency]}"
     for region, dates in valid.groupby("region", sort=True)["date"]:
-        calendar = pd.date_range(dates.min(), dates.max(), freq="D", unit="us")
-        missing = calendar.difference(pd.DatetimeIndex(dates))
+        missing = periods(dates.min(), dates.max(), frequency).difference(pd.DatetimeIndex(dates))
         if len(missing):
-            frames.append(pd.DataFrame({"region": region, "date": missing, "column": "all", "kind": "missing_day"}))
+            frames.append(pd.DataFrame({"region": region, "date": missing, "column": "all", "kind": kind}))
     return pd.concat(frames, ignore_index=True) if frames else _empty_gaps()
 
 
@@ -204,22 +207,30 @@ def _summary_entry(result: ExpectationValidationResult) -> dict[str, Any]:
 # -- public API -------------------------------------------------------------------------
 
 
-def validate_canonical(table: pd.DataFrame, run_date: date, config: ValidateConfig) -> ValidationOutcome:
+def validate_canonical(
+    table: pd.DataFrame, run_date: date, config: ValidateConfig, frequency: str = "auto"
+) -> ValidationOutcome:
     """Check a canonical table (n, 6) and split it into valid rows, quarantine and gaps.
 
     Raises ValidationFailed when a table-level expectation fails (missing column, wrong
-    dtype, no rows) or when no valid row remains.
+    dtype, no rows), when no valid row remains, or when the valid dates are neither daily nor
+    weekly (``frequency``: "auto" infers it, "daily" or "weekly" declares it; see tasks/calendar.py).
 
     ``summary`` keys: rows_in, rows_valid, rows_quarantined, success (no row quarantined;
     gaps do not count), run_date, max_count, date_range {first, last} of the valid rows,
     regions, gaps, gaps_by_kind {missing_value, missing_day}, quarantine_by_rule
-    {rule: rows}, expectations [{expectation, rule, column, success, unexpected_count, action}].
+    {rule: rows}, expectations [{expectation, rule, column, success, unexpected_count, action}],
+    frequency ("daily" or "weekly"), absent_columns (count columns with no value at all: no driver given).
     """
-    return _validate(_new_context(), table, run_date, config)
+    return _validate(_new_context(), table, run_date, config, frequency)
 
 
 def _validate(
-    context: AbstractDataContext, table: pd.DataFrame, run_date: date, config: ValidateConfig
+    context: AbstractDataContext,
+    table: pd.DataFrame,
+    run_date: date,
+    config: ValidateConfig,
+    frequency: str = "auto",
 ) -> ValidationOutcome:
     """:func:`validate_canonical` on a given context, which keeps the suites and results for Data Docs."""
     received = table.reset_index(drop=True)
@@ -261,17 +272,24 @@ def _validate(
         }
     )
     valid = valid.sort_values(["region", "date"], kind="stable").reset_index(drop=True)
+    try:
+        frequency = infer_frequency(valid, frequency)
+    except FrequencyError as exc:
+        raise ValidationFailed(str(exc), quarantine) from exc
 
+    # A count column without one value (a file without a driver) is absent, not a column of gaps.
+    absent = [col for col in COUNT_COLUMNS if valid[col].isna().all()]
     value_gaps = pd.DataFrame(
         [
             {"region": canonical.at[pos, "region"], "date": canonical.at[pos, "date"], "column": col}
             for pos, cols in gap_cells.items()
             if not bad[pos]  # a quarantined row's empty cells are not part of any series
             for col in cols
+            if col not in absent
         ],
         columns=["region", "date", "column"],
     ).assign(kind="missing_value")
-    gaps = pd.concat([_empty_gaps(), value_gaps, _missing_days(valid)], ignore_index=True).astype(
+    gaps = pd.concat([_empty_gaps(), value_gaps, _missing_periods(valid, frequency)], ignore_index=True).astype(
         {"region": "str", "date": "datetime64[us]", "column": "str", "kind": "str"}
     )
     gaps = gaps.sort_values(["region", "date", "column"], kind="stable").reset_index(drop=True)
@@ -293,9 +311,13 @@ def _validate(
         },
         "regions": int(valid["region"].nunique()),
         "gaps": len(gaps),
-        "gaps_by_kind": {kind: int((gaps["kind"] == kind).sum()) for kind in ("missing_value", "missing_day")},
+        "gaps_by_kind": {
+            kind: int((gaps["kind"] == kind).sum()) for kind in ("missing_value", f"missing_{PERIOD_NAME[frequency]}")
+        },
         "quarantine_by_rule": dict(sorted(rule_counts.items())),
         "expectations": [_summary_entry(r) for r in [*table_results, *row_results]],
+        "frequency": frequency,
+        "absent_columns": absent,
     }
     return ValidationOutcome(valid=valid, quarantine=quarantine, gaps=gaps, summary=summary)
 

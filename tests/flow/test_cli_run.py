@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from tasks.config import PipelineConfig
@@ -150,3 +152,42 @@ def test_the_temporary_server_ends_when_the_command_is_killed(tmp_path: Path) ->
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+
+
+def one_column_file(path: Path, weekly: bool) -> Path:
+    """`date,cases`: one series, a custom column name, no driver; daily (200 days) or weekly (5 years)."""
+    rng = np.random.default_rng(3)
+    n = 260 if weekly else 200
+    t = np.arange(n)
+    mean = 30 * np.exp(0.3 * np.cos(2 * np.pi * t / 52)) if weekly else 20 + 5 * np.sin(t / 10)
+    counts = rng.poisson(mean)
+    counts[n - 10] += 80  # a surge: some detector flags it
+    dates = pd.date_range("2020-01-06", periods=n, freq="7D" if weekly else "D")
+    pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "cases": counts}).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("weekly", [False, True], ids=["daily", "weekly"])
+def test_one_column_with_its_own_name_runs_end_to_end(tmp_path: Path, weekly: bool) -> None:
+    source = one_column_file(tmp_path / "cases.csv", weekly)
+    store, home = str(tmp_path / "store"), tmp_path / "prefect"
+    run = hotspot("run", "--input", str(source), "--target-column", "cases", "--store", store, "--run-date",
+                  "2025-06-30", "--set", "train.epochs=3", home=home)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "received: input cases.csv: accepted" in run.stdout and "no driver column" in run.stdout
+    assert ("scored weeks" if weekly else "scored days") in run.stdout
+    rows = json.loads(hotspot("report", "--store", store, "--all", "--format", "json", home=home).stdout)
+    assert len(rows) >= (250 if weekly else 190)
+    assert {row["trained_on"] for row in rows} == {"target"}
+    assert all("no driver was given" in row["model_note"] for row in rows)
+    assert all(("-W" in row["period"]) == weekly for row in rows)
+    hot = [row for row in rows if row["is_hotspot"]]
+    assert hot, "the injected surge is not flagged"
+    why = hotspot("explain", hot[-1]["date"][:10], "--store", store, home=home)
+    assert why.returncode == 0 and "No driver series was given" in why.stdout
+    detections = pd.read_parquet(Path(store) / "07_report" / "latest" / "detections.parquet")
+    farrington = detections[detections["detector"] == "farrington"]
+    # Weekly: 5 years are enough for b = 4 years of baseline; daily: 200 days are not, and the note says so.
+    assert farrington["score"].notna().any() == weekly
+    if not weekly:
+        assert farrington["note"].str.startswith("needs 4 year(s) of history").all()

@@ -34,6 +34,8 @@ class Case:
     gaps: int = 0
     lines: tuple[int, ...] = ()  # file lines of the quarantined rows (checked when given)
     ignored: tuple[str, ...] = ()  # columns read but not used (checked when given)
+    ingest: tuple[tuple[str, str], ...] = ()  # ingest settings (column names) for this file
+    frequency: str = ""  # checked when given: the frequency scale infers (a failure there is `fails`)
 
 
 CASES: dict[str, Case] = {
@@ -41,7 +43,7 @@ CASES: dict[str, Case] = {
     "header_only.csv": Case(fails="header_only.csv: no data rows (header only?)"),
     "semicolon_delimiter.csv": Case(valid=3, repairs=("delimiter ';'",)),
     "tab_delimiter.csv": Case(valid=3, repairs=("delimiter '\\t'",)),
-    "missing_column.csv": Case(fails="missing_column.csv: missing required column(s) asymptomatic"),
+    "missing_column.csv": Case(fails="missing_column.csv: missing required column(s) confirmed"),
     "misspelled_header.csv": Case(fails="missing required column(s) confirmed ('confimed' looks like 'confirmed'?)"),
     "not_a_table.csv": Case(fails="not_a_table.csv: no data rows"),
     "non_numeric_count.csv": Case(valid=3, quarantined=1, reasons=("confirmed: not a number: abc",)),
@@ -85,15 +87,41 @@ CASES: dict[str, Case] = {
         valid=1, quarantined=1, reasons=("region 'Bei\\x1b[31mjing' contains a control character",)
     ),
     "quote_in_region.csv": Case(valid=1),
+    "target_only.csv": Case(valid=3, repairs=("no driver column: every region is modelled on its target's own",)),
+    "own_column_names.csv": Case(
+        valid=3, ingest=(("date_column", "week"), ("target_column", "cases")), frequency="weekly"
+    ),
+    "mapped_column_missing.csv": Case(
+        fails="mapped_column_missing.csv: ingest.target_column = 'hosp' is not a column of the file; its columns: "
+        "'date', 'cases'",
+        ingest=(("target_column", "hosp"),),
+    ),
+    "target_not_a_count.csv": Case(fails="target_not_a_count.csv: the target column 'confirmed' holds no counts"),
+    "mixed_daily_weekly.csv": Case(
+        fails="the dates are neither daily nor weekly: region CN is weekly on Mondays but has dates on other "
+        "weekdays: 2024-01-24 (Wednesday)",
+        ingest=(("target_column", "cases"),),
+        frequency="weekly",
+    ),
+    "week_given_twice.csv": Case(
+        fails="the dates are neither daily nor weekly: week 2024-W02 of region CN is given twice: 2024-01-08 and "
+        "2024-01-10",
+        ingest=(("target_column", "cases"),),
+        frequency="weekly",
+    ),
     "odd_notations.csv": Case(valid=4, repairs=("read 4 cell(s) written otherwise than as plain digits",)),
 }
 
 
-def run_gate(path: Path) -> tuple[object, int, int]:
-    """Ingest + validation of one file -> (outcome, rows read, identical copies kept once)."""
-    result = ingest_file(path, IngestConfig())
+def run_gate(path: Path, case: Case = Case()) -> tuple[object, int, int]:
+    """Ingest + validation of one file (+ the frequency scale infers, when the case names one) -> (outcome,
+    rows read, identical copies kept once)."""
+    result = ingest_file(path, IngestConfig(**dict(case.ingest)))
     merged = merge_observations([result.table])
-    return (validate_canonical(merged.table, RUN_DATE, ValidateConfig()), result), len(result.table), merged.collapsed
+    outcome = validate_canonical(merged.table, RUN_DATE, ValidateConfig())
+    if case.frequency:
+        assert outcome.summary["frequency"] == case.frequency
+    return (outcome, result), len(result.table), merged.collapsed
 
 
 def test_corpus_is_complete_and_documented() -> None:
@@ -109,11 +137,11 @@ def test_bad_input(name: str) -> None:
     case = CASES[name]
     if case.fails:
         with pytest.raises((IngestError, ValidationFailed)) as exc:
-            run_gate(BAD / name)
+            run_gate(BAD / name, case)
         message = str(exc.value)
         assert case.fails in message and "\n" not in message
         return
-    (outcome, result), rows_read, collapsed = run_gate(BAD / name)
+    (outcome, result), rows_read, collapsed = run_gate(BAD / name, case)
     summary = outcome.summary
     assert (summary["rows_valid"], summary["rows_quarantined"], collapsed) == (
         case.valid,

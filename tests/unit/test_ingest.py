@@ -62,8 +62,27 @@ def test_map_headers(headers: list[str], expected: dict[str, str]) -> None:
 
 
 def test_missing_column_names_what_is_accepted() -> None:
-    with pytest.raises(IngestError, match=r"missing required column\(s\) asymptomatic; found date, confirmed"):
-        map_headers(["date", "confirmed"])
+    with pytest.raises(IngestError, match=r"missing required column\(s\) confirmed; found 'date', 'cases'"):
+        map_headers(["date", "cases"])
+    with pytest.raises(IngestError, match=r"accepted: confirmed: confirmed, local_confirmed.*target_column"):
+        map_headers(["date", "cases"])
+
+
+def test_the_driver_is_optional_and_said_to_be_missing() -> None:
+    notes: list[str] = []
+    assert map_headers(["date", "confirmed"], notes) == {"date": "date", "confirmed": "confirmed"}
+    assert notes == ["no driver column: every region is modelled on its target's own history"]
+    with pytest.raises(IngestError, match=r"'asymptomtic' looks like 'asymptomatic'"):
+        map_headers(["date", "confirmed", "asymptomtic"])  # a misspelt driver is no missing driver
+
+
+def test_columns_can_be_named_in_the_config() -> None:
+    config = IngestConfig(date_column="Week", target_column="Cases", region_column="county", driver_column="none")
+    columns = ["week", "county", "cases", "asymptomatic"]
+    assert map_headers(columns, None, config) == {"date": "week", "region": "county", "confirmed": "cases"}
+    with pytest.raises(IngestError, match=r"ingest.target_column = 'hosp' is not a column of the file; its columns: "
+                                          r"'week', 'county', 'cases', 'asymptomatic'"):  # fmt: skip
+        map_headers(columns, None, IngestConfig(target_column="hosp"))
 
 
 def test_parse_dates_year_first_forms_only() -> None:

@@ -18,7 +18,7 @@ TEXT_CASES: dict[str, str] = {
     "empty.csv": "",
     "header_only.csv": HEADER,
     "semicolon_delimiter.csv": HEADER.replace(",", ";") + GOOD.replace(",", ";"),
-    "missing_column.csv": "date,confirmed\n2022-05-14,226\n",
+    "missing_column.csv": "date,asymptomatic\n2022-05-14,1492\n",
     "misspelled_header.csv": "date,confimed,asymptomatic\n" + GOOD,
     "non_numeric_count.csv": HEADER + GOOD + "2022-05-17,abc,1000\n",
     "negative_count.csv": HEADER + GOOD + "2022-05-17,-5,1000\n",
@@ -52,6 +52,15 @@ TEXT_CASES: dict[str, str] = {
     "blank_lines.csv": HEADER + "2022-05-14,226,1492\n\n\n2022-05-15,140,1019\n2022-05-16,x,887\n",
     "ansi_region.csv": "date,region,confirmed,asymptomatic\n2022-05-14,CN,1,1\n2022-05-14,Bei\x1b[31mjing,2,2\n",
     "quote_in_region.csv": "date,region,confirmed,asymptomatic\n2022-05-14,\"X'; touch /tmp/PWNED; echo '\",1,1\n",
+    # issue 14: any surveillance series
+    "target_only.csv": "date,confirmed\n2022-05-14,226\n2022-05-15,140\n2022-05-16,162\n",
+    "own_column_names.csv": "week,cases\n2024-01-01,12\n2024-01-08,15\n2024-01-15,9\n",
+    "mapped_column_missing.csv": "date,cases\n2024-01-01,12\n",
+    "target_not_a_count.csv": "date,confirmed\n2024-01-01,low\n2024-01-08,high\n",
+    "mixed_daily_weekly.csv": "date,cases\n2024-01-01,12\n2024-01-08,15\n2024-01-15,9\n2024-01-24,3\n"
+    "2024-01-29,8\n2024-02-05,11\n",
+    "week_given_twice.csv": "date,cases\n2024-01-01,12\n2024-01-08,15\n2024-01-10,16\n2024-01-15,9\n"
+    "2024-01-22,7\n2024-01-29,8\n",
     "odd_notations.csv": HEADER + "2022-05-14,1e3,1492\n2022-05-15,+5,1019\n2022-05-16,7.0,887\n2022-05-17,-0,900\n",
 }
 
