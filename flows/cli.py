@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from flows.cli_render import FORMATS, format_frame, print_run
+from flows.cli_render import FORMATS, format_frame, print_run, report_view
 from flows.cli_runtime import (
     EARLY_SERVER,
     embedded_server_settings,
@@ -27,9 +27,10 @@ from flows.cli_runtime import (
     quiet_console_tracebacks,
 )
 from tasks.config import PipelineConfig, SeriesConfig, apply_overrides
+from tasks.provenance import header_line
 from tasks.report.explain import ExplainError, explanation, explanation_text
-from tasks.report.read import ReportNotFound, load_report
-from tasks.store import ALLOWED_ROOTS_ENV, ArtifactStore
+from tasks.report.read import ReportNotFound, load_report, report_path
+from tasks.store import ALLOWED_ROOTS_ENV, ArtifactStore, read_metadata
 from tasks.text import terminal_safe, terminal_safe_lines
 
 
@@ -117,6 +118,8 @@ def command_run(args: argparse.Namespace) -> int:
         input_url=args.url,
         store_dir=args.store,
         run_date=args.run_date,
+        record="experiment" if args.experiment else "auto",
+        experiment=args.experiment,
     )
     print_run(result, config.extract.threshold_pct)
     return 0
@@ -156,7 +159,7 @@ def command_backfill(args: argparse.Namespace) -> int:
 
 
 def command_explain(args: argparse.Namespace) -> int:
-    store = ArtifactStore(args.store)
+    store = ArtifactStore(args.store, experiment=args.experiment)
     report = load_report(store, args.date)
     detections = load_report(store, args.date, "detections")
     info = explanation(report, detections, args.day, args.region)
@@ -203,7 +206,8 @@ def command_backtest(args: argparse.Namespace) -> int:
 
 
 def command_report(args: argparse.Namespace) -> int:
-    table = load_report(ArtifactStore(args.store), args.date)
+    store = ArtifactStore(args.store, experiment=args.experiment)
+    table = load_report(store, args.date)
     if args.region:
         try:  # the same selection rules as the run's series.region
             wanted = SeriesConfig(region=args.region).regions(sorted(table["region"].unique()))
@@ -212,6 +216,21 @@ def command_report(args: argparse.Namespace) -> int:
         table = table[table["region"].isin(wanted)]
     if not args.all:
         table = table[table["is_hotspot"]]
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    if args.format == "table" and not args.wide:
+        try:
+            table = report_view(table, columns)
+        except ValueError as exc:
+            raise CliError(str(exc)) from exc
+        # The first line says what the report is: store, run date, record, model, config hash, flow run.
+        meta = read_metadata(report_path(store, args.date))
+        day = (args.date.isoformat() if args.date else store.latest_run_date()) or None
+        sys.stdout.write(terminal_safe(header_line(meta, str(store.root), day)) + "\n")
+    elif columns:
+        missing = [c for c in columns if c not in table.columns]
+        if missing:
+            raise CliError(f"unknown column(s) {', '.join(missing)}; the report has: {', '.join(table.columns)}")
+        table = table[columns]
     sys.stdout.write(format_frame(table.reset_index(drop=True), args.format))
     return 0
 
@@ -238,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config value, e.g. --set train.epochs=10 (repeatable)",
     )
     add_column_flags(run)
+    run.add_argument(
+        "--experiment",
+        metavar="NAME",
+        help="record this run as the experiment NAME (under experiments/NAME/): the daily report and latest/ "
+        "stay as they are",
+    )
     run.set_defaults(handler=command_run)
 
     back = sub.add_parser("backfill", help="run each date of a range as if it were that day")
@@ -261,6 +286,14 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--hotspots", action="store_true", help="only hotspot days (the default)")
     rep.add_argument("--region", help="only this region, or a comma-separated list (default: all)")
     rep.add_argument("--format", choices=FORMATS, default="table", help="output format (default: table)")
+    rep.add_argument(
+        "--columns",
+        metavar="A,B,...",
+        help="columns to print (report columns, and band, level, agree for the table); default: a view that fits "
+        "120 characters",
+    )
+    rep.add_argument("--wide", action="store_true", help="every column of the report (wide lines)")
+    rep.add_argument("--experiment", metavar="NAME", help="read this experiment's record (default: the daily one)")
     rep.set_defaults(handler=command_report)
 
     why = sub.add_parser("explain", help="say why a day is (or is not) a hotspot")
@@ -269,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     why.add_argument("--store", help="artifact store folder (default: the project's data/)")
     why.add_argument("--date", type=date.fromisoformat, help="use the report of this run date (default: latest)")
     why.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    why.add_argument("--experiment", metavar="NAME", help="explain from this experiment's record")
     why.set_defaults(handler=command_explain)
 
     bt = sub.add_parser("backtest", help="compare every detector on labelled outbreaks (a Prefect flow)")

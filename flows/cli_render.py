@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import textwrap
 from datetime import date
 
 import pandas as pd
@@ -50,27 +51,44 @@ def format_frame(frame: pd.DataFrame, fmt: str) -> str:
     shown = safe_cells(frame)
     if "note" in shown and (shown["note"] == "").all():
         shown = shown.drop(columns="note")  # an all-empty column only widens the table
-    shown["date"] = shown["date"].dt.strftime("%Y-%m-%d")
+    if "date" in shown:
+        shown["date"] = shown["date"].dt.strftime("%Y-%m-%d")
     if "p_value" in shown:
         # One decimal would print every p-value below 0.05 as 0.0; two significant digits keep them apart.
         shown["p_value"] = [f"{v:.2g}" if pd.notna(v) else "NaN" for v in shown["p_value"]]
     return shown.to_string(index=False, float_format=lambda v: f"{v:.1f}") + "\n"
 
 
-RUN_COLUMNS = [
-    "date", "region", "actual", "expected", "lower", "upper", "p_value", "severity", "direction", "agree",
-    "predicted", "deviation_pct", "is_new", "revised",
+VIEW_COLUMNS = [
+    "date", "region", "actual", "expected", "band", "p_value", "level", "agree", "deviation_pct", "is_new", "revised",
 ]  # fmt: skip
+"""What ``hotspot report`` prints by default: the verdict and its evidence, within 120 characters."""
+VIRTUAL_COLUMNS = ("band", "level", "agree")
+"""Columns made for reading: lower..upper, severity and direction, how many detectors agree."""
+REGION_WIDTH = 16
 
 
-def hotspot_view(table: pd.DataFrame) -> pd.DataFrame:
-    """Report rows -> the columns ``run`` prints; ``agree`` = how many detectors flag the day (full list: explain)."""
+def report_view(table: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """Report rows -> the columns to print: ``columns`` (report columns and band, level, agree) or the default
+    view, with the ISO week beside the date for weekly data and long region names cut."""
     shown = table.copy()
+    shown["band"] = [
+        f"{lo:,.0f}..{hi:,.0f}" if pd.notna(lo) and pd.notna(hi) else (f"..{hi:,.0f}" if pd.notna(hi) else "-")
+        for lo, hi in zip(shown["lower"], shown["upper"], strict=True)
+    ]
+    shown["level"] = [f"{sev} {d}" if sev != "none" else "-" for sev, d in zip(shown["severity"], shown["direction"],
+                                                                                 strict=True)]  # fmt: skip
     shown["agree"] = [f"{len([n for n in a.split(',') if n])}/{len(DETECTOR_NAMES)}" for a in shown["agreeing"]]
-    columns = list(RUN_COLUMNS)
-    if is_weekly(shown):
-        columns.insert(1, "period")  # the ISO week next to its start date
-    return shown[columns]
+    wanted = list(columns or VIEW_COLUMNS)
+    unknown = [c for c in wanted if c not in shown.columns]
+    if unknown:
+        known = ", ".join([*table.columns, *VIRTUAL_COLUMNS])
+        raise ValueError(f"unknown column(s) {', '.join(unknown)}; the report has: {known}")
+    if columns is None:
+        if is_weekly(shown):
+            wanted.insert(1, "period")
+        shown["region"] = [r if len(r) <= REGION_WIDTH else r[: REGION_WIDTH - 1] + "~" for r in shown["region"]]
+    return shown[wanted]
 
 
 def is_weekly(table: pd.DataFrame) -> bool:
@@ -92,22 +110,28 @@ def explain_hint(day: pd.Timestamp, region: str, name_region: bool) -> str:
 
 
 def print_run(result: dict, threshold_pct: float) -> None:
-    table = load_report(ArtifactStore(result["store"]), date.fromisoformat(result["run_date"]))
+    store = ArtifactStore(result["store"], experiment=result.get("experiment"))
+    table = load_report(store, date.fromisoformat(result["run_date"]))
     hot = table[table["is_hotspot"]].sort_values(["date", "region"])
     decider = table["detector"].iloc[0] if len(table) else "-"
     regions = table["region"].nunique()
+    if store.experiment:
+        print(f"\nExperiment {store.experiment}: its report is {store.latest('report.parquet')}; the store's daily "
+              "record and its latest/ are unchanged (hotspot report --experiment "
+              f"{store.experiment} reads it)")  # fmt: skip
     print(f"\nRun date {result['run_date']}: " + ", ".join(f"{k} {v}" for k, v in result["stages"].items()))
     for note in result.get("arrivals", []):
         if not note.endswith("(no-op)"):  # a file received before says nothing new
             print(f"  received: {terminal_safe(note)}")
     where = f" in {hot['region'].nunique()} of {regions} regions" if regions > 1 else ""
-    print(
-        f"\nHotspots ({len(hot)} of {len(table)} scored {'weeks' if is_weekly(table) else 'days'}{where}, decided by "
+    heading = (
+        f"Hotspots ({len(hot)} of {len(table)} scored {'weeks' if is_weekly(table) else 'days'}{where}, decided by "
         f"{decider}; "
         f"the study's rule, deviation > {threshold_pct:g} %, flags {int(table['study_hotspot'].sum())})"
         + (f"; the newest {RUN_ROWS} (all: hotspot report):" if len(hot) > RUN_ROWS else ":")
     )
-    print(format_frame(hotspot_view(hot.tail(RUN_ROWS)), "table"), end="")
+    print("\n" + textwrap.fill(heading, 118, subsequent_indent="  "))
+    print(format_frame(report_view(hot.tail(RUN_ROWS)), "table"), end="")
     if len(hot):
         last = hot.iloc[-1]
         unit = "week" if is_weekly(table) else "day"
@@ -115,6 +139,8 @@ def print_run(result: dict, threshold_pct: float) -> None:
         print(f"Why a {unit} is (or is not) a hotspot: {hint}")
     if regions > 1:
         print(f"regions: {result['regions']}  (one row per region, most hotspots first)")
+    if result.get("message"):  # the flow run's state message: hotspots, and which are new (alerted)
+        print("\n" + textwrap.fill(f"This run: {terminal_safe(result['message'])}", 118, subsequent_indent="  "))
     print(f"\nreport:  {result['report']}")
     print(f"history: {result['partition']}")
     print(f"validation: {result['data_docs']}  (Great Expectations Data Docs)")

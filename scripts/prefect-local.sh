@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Operate Hotspot Miner's local Prefect server and process worker (docs/operations.md "Run it every day").
 #
-#   scripts/prefect-local.sh server|check|pool|deploy|worker|worker-bg|trigger|status|stop
+#   scripts/prefect-local.sh server|check|pool|deploy|worker|worker-bg|trigger|alerts|status|stop
 #
 # The Makefile targets of the same names call this. Everything binds to 127.0.0.1 and keeps its
 # state under $PREFECT_HOME (the Makefile sets <project>/.prefect):
 #   server.pid, server.log, server.db   the server, its log and its database
 #   worker-<pid>.pid, worker.log        workers started by `worker` / `worker-bg`
 # Settings (environment): PREFECT_HOME (required), PREFECT_PORT (4200), PREFECT_POOL
-# (hotspot-process), WORKER_LIMIT (1), PARAMS (trigger's JSON, default {}), BIN (.venv/bin).
+# (hotspot-process), WORKER_LIMIT (1), PARAMS (trigger's JSON, default {}), DEPLOYMENT (trigger's,
+# manual), WAIT (trigger waits for the end: 1, or 0), ALLOWED_ROOTS (deploy: folders outside the project
+# that path parameters may name, separated by ':'; default none), WEBHOOK_URL or ALERT_BLOCK (alerts),
+# BIN (.venv/bin).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -153,8 +156,15 @@ cmd_pool() {
 cmd_deploy() {
     check
     cd "$ROOT"
-    # prefect.yaml's pull step reads PROJECT_ROOT now, so the worker runs flows in this folder.
-    PROJECT_ROOT=$ROOT "$BIN/prefect" deploy --all --no-prompt
+    # prefect.yaml reads PROJECT_ROOT (the pull step: the worker runs flows in this folder) and
+    # HOTSPOT_ALLOWED_ROOTS (each flow run's environment) now, at deploy time; the deployment keeps both.
+    # Only ALLOWED_ROOTS counts, not a HOTSPOT_ALLOWED_ROOTS that happens to be in the caller's environment.
+    PROJECT_ROOT=$ROOT HOTSPOT_ALLOWED_ROOTS=${ALLOWED_ROOTS:-} "$BIN/prefect" deploy --all --no-prompt
+    if [[ -n ${ALLOWED_ROOTS:-} ]]; then
+        say "Path parameters may point into the project and: ${ALLOWED_ROOTS//:/, }"
+    else
+        say "Path parameters may point into the project only (make deploy ALLOWED_ROOTS=/srv/hotspot:/tmp allows more)."
+    fi
 }
 
 # A worker stops on SIGTERM or Ctrl+C by sending itself SIGINT, which does nothing if SIGINT is ignored, as it is
@@ -204,11 +214,25 @@ cmd_trigger() {
     check
     if [[ -z $(live_workers) ]]; then
         say "note: no worker started with 'make worker' or 'make worker-bg' is running;"
-        say "      the run waits in the queue until one starts."
+        say "      the run waits in the queue until one starts (Ctrl+C stops waiting here, the run stays queued)."
     fi
-    local params=${PARAMS:-}
+    local params=${PARAMS:-} wait=()
     [[ -n $params ]] || params='{}'
-    "$BIN/prefect" deployment run 'hotspot-pipeline/manual' --params "$params"
+    [[ ${WAIT:-1} == 1 ]] || wait=(--no-wait)
+    # Waits for the end and prints the state message; a failed run prints its error log too.
+    "$BIN/python" "$ROOT/scripts/trigger_run.py" "hotspot-pipeline/${DEPLOYMENT:-manual}" --params "$params" \
+        --ui "$UI" "${wait[@]}"
+}
+
+cmd_alerts() {
+    check
+    if [[ -n ${WEBHOOK_URL:-} ]]; then
+        "$BIN/python" "$ROOT/scripts/setup_alerts.py" --webhook-url "$WEBHOOK_URL"
+    elif [[ -n ${ALERT_BLOCK:-} ]]; then
+        "$BIN/python" "$ROOT/scripts/setup_alerts.py" --block "$ALERT_BLOCK"
+    else
+        die "say where alerts go: make alerts WEBHOOK_URL=https://... (or ALERT_BLOCK=<block type>/<name>)"
+    fi
 }
 
 cmd_status() {
@@ -248,7 +272,8 @@ deploy) cmd_deploy ;;
 worker) cmd_worker ;;
 worker-bg) cmd_worker_bg ;;
 trigger) cmd_trigger ;;
+alerts) cmd_alerts ;;
 status) cmd_status ;;
 stop) cmd_stop ;;
-*) die "usage: $0 server|check|pool|deploy|worker|worker-bg|trigger|status|stop" ;;
+*) die "usage: $0 server|check|pool|deploy|worker|worker-bg|trigger|alerts|status|stop" ;;
 esac

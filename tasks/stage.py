@@ -96,10 +96,12 @@ R = TypeVar("R", bound=StageResult)
 
 @dataclass(frozen=True)
 class Stage:
-    """What a stage declares: its layer (also its name) and the module holding its code."""
+    """What a stage declares: its layer (also its name) and the module holding its code; ``local``: a reuse
+    links the earlier outputs into this run date's partition instead of only pointing at them."""
 
     layer: str
     module: str
+    local: bool = False
 
 
 # -- the code closure -----------------------------------------------------------------------------
@@ -231,7 +233,7 @@ def run_stage(
     """
     parts = {"inputs": _input_hashes(inputs), "settings": _settings_json(settings), "code": code_closure(stage.module)}
     key = fingerprint(stage=stage.layer, **parts)
-    if (hit := store.reuse(stage.layer, run_date, key)) is not None:
+    if (hit := store.reuse(stage.layer, run_date, key, local=stage.local)) is not None:
         status = f"skipped (same as {hit['reused_from']})"
         logger.info("%s: %s: same inputs, settings and code", stage.layer, status)
         return result_type.from_manifest(hit["outputs"], status)  # type: ignore[return-value]

@@ -11,8 +11,12 @@ Layout under the store root (``data/`` by default)::
     02_validate/run_date=.../data_docs/  Great Expectations Data Docs (a link switched atomically)
     04_train/registry/model_id=.../      every trained model with its scaler and model card
     07_report/latest/                    the newest run date's report: a link switched, as one set, to
-                                         a dot-folder holding the complete files
+                                         a complete folder under .published/ (outside the layer, so the
+                                         layer holds only run_date= partitions and reads as a Hive dataset)
     08_backtest/                         detector comparison tables and chart
+    alerts/alerted.parquet               every (region, date) hotspot already alerted (tasks/report/alerts.py)
+    experiments/<name>/                  an experiment's own 01_ingest ... 08_backtest, .published and alerts:
+                                         runs that must not change the daily record (tasks/provenance.py)
 
 Every write goes to a temporary file in the destination folder and is moved into place
 with ``os.replace``, so a reader never sees a partial file; a folder (Data Docs, ``latest/``)
@@ -29,6 +33,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -54,6 +59,11 @@ LAYERS: dict[str, str] = (
 )
 """Layer folders: the pipeline's stages in order, then the backtest flow's own layer (not a pipeline stage)."""
 MANIFEST = "_manifest.json"
+EXPERIMENTS = "experiments"
+"""Folder (at the store root) of the experiments' records (runs that must not change the daily record)."""
+EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+PUBLISHED = ".published"
+"""Folder (at the store root) of the complete sets that links such as ``07_report/latest`` point to."""
 LEDGER_COLUMNS: dict[str, str] = {
     "seq": "int64",
     "sha256": "str",
@@ -85,6 +95,13 @@ def fingerprint(**parts: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # a file system without hard links
+        shutil.copy2(source, target)
+
+
 def manifest_refs(node: Any) -> list[dict[str, Any]]:
     """Every artifact reference (a dict with path and sha256) inside a nested structure."""
     if isinstance(node, dict):
@@ -105,8 +122,9 @@ def allowed_roots() -> list[Path]:
     Flow parameters can come from anyone who can trigger a deployment, so a path there must
     not reach arbitrary files on the worker's machine.
     """
-    extra = [Path(p).expanduser().resolve() for p in os.environ.get(ALLOWED_ROOTS_ENV, "").split(os.pathsep) if p]
-    return [PROJECT_ROOT, *extra]
+    # A deployment made without ALLOWED_ROOTS by hand keeps prefect.yaml's "{{ $HOTSPOT_ALLOWED_ROOTS }}" as is.
+    given = [p for p in os.environ.get(ALLOWED_ROOTS_ENV, "").split(os.pathsep) if p and not p.startswith("{{")]
+    return [PROJECT_ROOT, *(Path(p).expanduser().resolve() for p in given)]
 
 
 def confine(path: str | Path, roots: list[Path]) -> Path:
@@ -116,7 +134,7 @@ def confine(path: str | Path, roots: list[Path]) -> Path:
         shown = ", ".join(str(r) for r in roots)
         raise PermissionError(
             f"path {path} resolves to {resolved}, outside the allowed folders ({shown}); "
-            f"add its folder to {ALLOWED_ROOTS_ENV} to allow it"
+            f"add its folder to {ALLOWED_ROOTS_ENV} to allow it (for the deployments: make deploy ALLOWED_ROOTS=DIR)"
         )
     return resolved
 
@@ -147,6 +165,18 @@ def short_name(name: str, limit: int = MAX_NAME_CHARS) -> str:
     return name[: limit - len(suffix)] + suffix
 
 
+METADATA_KEY = b"hotspot"
+"""Key of the Hotspot Miner metadata (what produced a table) in a Parquet file's schema metadata."""
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    """The metadata :meth:`ArtifactStore.write_table` put into a Parquet file ({} when it has none)."""
+    import pyarrow.parquet as pq
+
+    raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    return json.loads(raw.decode("utf-8")) if raw else {}
+
+
 class StaleArtifact(RuntimeError):
     """A referenced file no longer has the content its reference recorded."""
 
@@ -156,10 +186,26 @@ class StoreBusy(RuntimeError):
 
 
 class ArtifactStore:
-    """Reads and writes every artifact of a pipeline under one root folder."""
+    """Reads and writes every artifact of a pipeline under one root folder.
 
-    def __init__(self, root: str | Path | None = None) -> None:
+    ``experiment`` names a separate record inside the same store: its layers 01-08 live under
+    ``experiments/<name>/`` (so an experiment never touches the daily record's partitions or its
+    ``latest/``), while the received files (00_raw, the ledger, incoming/), the model registry and the
+    lock are the store's own.
+    """
+
+    def __init__(self, root: str | Path | None = None, experiment: str | None = None) -> None:
         self.root = Path(root).expanduser().resolve() if root is not None else DEFAULT_ROOT
+        if experiment is not None and not EXPERIMENT_NAME.fullmatch(experiment):
+            raise ValueError(f"experiment name {experiment!r}: use letters, digits, '-' and '_' (at most 64)")
+        self.experiment = experiment
+        self.base = self.root / EXPERIMENTS / experiment if experiment else self.root
+        """Where this record's layers 01-08 live (the root, or the experiment's folder)."""
+
+    def experiments(self) -> list[str]:
+        """Names of the experiments recorded in this store."""
+        folder = self.root / EXPERIMENTS
+        return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
     # -- one run at a time ---------------------------------------------------------
     @contextmanager
@@ -196,14 +242,18 @@ class ArtifactStore:
         """Folder of one layer's artifacts for one run date."""
         if layer not in LAYERS:
             raise KeyError(f"unknown layer {layer!r}; known: {', '.join(LAYERS)}")
-        return self.root / LAYERS[layer] / f"run_date={run_date.isoformat()}"
+        return self._layer(layer) / f"run_date={run_date.isoformat()}"
+
+    def _layer(self, layer: str) -> Path:
+        # Received files belong to the store; every computed layer to its record (daily or an experiment).
+        return (self.root if layer == "raw" else self.base) / LAYERS[layer]
 
     def path(self, layer: str, run_date: date, name: str) -> Path:
         return self.partition(layer, run_date) / name
 
     def latest(self, name: str) -> Path:
         """Stable path of the newest complete report file."""
-        return self.root / LAYERS["report"] / "latest" / name
+        return self._layer("report") / "latest" / name
 
     def data_docs(self, run_date: date) -> Path:
         """Great Expectations Data Docs site of one run date's validation (a link to the newest complete build)."""
@@ -225,9 +275,22 @@ class ArtifactStore:
             staged.unlink(missing_ok=True)
         return target
 
-    def write_table(self, layer: str, run_date: date, name: str, frame: pd.DataFrame) -> ArtifactRef:
+    def write_table(
+        self, layer: str, run_date: date, name: str, frame: pd.DataFrame, metadata: dict[str, Any] | None = None
+    ) -> ArtifactRef:
+        """Write ``frame`` as ``name.parquet``; ``metadata`` (JSON-able) goes into the file's schema metadata
+        under the key ``hotspot`` (what :func:`read_metadata` returns)."""
         target = self.path(layer, run_date, f"{name}.parquet")
-        self.write_with(target, lambda tmp: frame.to_parquet(tmp, index=False))
+        if metadata is None:
+            self.write_with(target, lambda tmp: frame.to_parquet(tmp, index=False))
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            extra = {METADATA_KEY: json.dumps(metadata, sort_keys=True, default=str).encode("utf-8")}
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+            self.write_with(target, lambda tmp: pq.write_table(table, tmp))
         return ArtifactRef(self.relative(target), sha256_file(target), rows=len(frame))
 
     def write_json(self, layer: str, run_date: date, name: str, payload: Any) -> ArtifactRef:
@@ -311,16 +374,18 @@ class ArtifactStore:
     def manifests(self, layer: str) -> list[tuple[date, dict[str, Any]]]:
         """(run date, manifest) of every finished partition of a layer, oldest first."""
         found = []
-        for path in sorted((self.root / LAYERS[layer]).glob(f"run_date=*/{MANIFEST}")):
+        for path in sorted(self._layer(layer).glob(f"run_date=*/{MANIFEST}")):
             found.append((date.fromisoformat(path.parent.name.removeprefix("run_date=")), json.loads(path.read_text())))
         return found
 
-    def reuse(self, layer: str, run_date: date, key: str) -> dict[str, Any] | None:
+    def reuse(self, layer: str, run_date: date, key: str, local: bool = False) -> dict[str, Any] | None:
         """Outputs of an earlier run of this stage with the same fingerprint, if still intact.
 
         On a hit, this run date's manifest is written pointing at those outputs, so the
         partition records what it was computed from. A referenced file that has changed
-        since (its date was re-run with other inputs) is not a hit.
+        since (its date was re-run with other inputs) is not a hit. ``local``: the outputs are
+        linked into this run date's partition first (hard links, a copy where linking fails), so the
+        partition holds every file itself (the report history reads as one Parquet dataset).
         """
         for day, manifest in reversed(self.manifests(layer)):
             if manifest.get("fingerprint") != key:
@@ -328,10 +393,26 @@ class ArtifactStore:
             refs = manifest_refs(manifest.get("outputs", {}))
             if all(self._intact(r) for r in refs):
                 source = manifest.get("reused_from") or day.isoformat()
+                hit = manifest | {"reused_from": source}
                 if day != run_date:
-                    self.write_manifest(layer, run_date, manifest | {"reused_from": source})
-                return manifest | {"reused_from": source}
+                    if local:
+                        hit["outputs"] = self._link_into(manifest["outputs"], self.partition(layer, run_date))
+                    self.write_manifest(layer, run_date, hit)
+                return hit
         return None
+
+    def _link_into(self, node: Any, folder: Path) -> Any:
+        """A copy of the nested outputs whose referenced files are linked into ``folder`` (same names)."""
+        if isinstance(node, dict) and "path" in node and "sha256" in node:
+            source, target = self.resolve(node), folder / Path(node["path"]).name
+            if source != target:
+                self.write_with(target, lambda tmp: _link_or_copy(source, tmp))
+            return node | {"path": self.relative(target)}
+        if isinstance(node, dict):
+            return {name: self._link_into(value, folder) for name, value in node.items()}
+        if isinstance(node, list):
+            return [self._link_into(value, folder) for value in node]
+        return node
 
     def _intact(self, ref: dict[str, Any]) -> bool:
         """Whether a referenced file exists in this store with the content its reference recorded."""
@@ -340,6 +421,25 @@ class ArtifactStore:
         except ValueError:
             return False
         return path.is_file() and sha256_file(path) == ref["sha256"]
+
+    @property
+    def alert_path(self) -> Path:
+        """The ledger of hotspots already alerted (region, date, run_date): a hotspot is alerted once."""
+        return self.base / "alerts" / "alerted.parquet"
+
+    def alert_ledger(self) -> pd.DataFrame:
+        """Every (region, date) alerted so far, with the run date that alerted it."""
+        if not self.alert_path.exists():
+            return pd.DataFrame({"region": pd.Series(dtype="str"), "date": pd.Series(dtype="datetime64[us]"),
+                                 "run_date": pd.Series(dtype="str")})  # fmt: skip
+        return pd.read_parquet(self.alert_path)
+
+    def record_alerts(self, alerted: pd.DataFrame, run_date: date) -> None:
+        """Add (region, date) rows to the alert ledger (atomically; runs hold the store lock)."""
+        rows = alerted.assign(run_date=run_date.isoformat()).astype({"region": "str", "run_date": "str"})
+        rows["date"] = rows["date"].astype("datetime64[us]")
+        updated = pd.concat([self.alert_ledger(), rows], ignore_index=True)
+        self.write_with(self.alert_path, lambda tmp: updated.to_parquet(tmp, index=False))
 
     def registry(self, model_id: str) -> Path:
         """Folder of one registered model."""
@@ -363,7 +463,7 @@ class ArtifactStore:
                 shutil.copyfile(source, folder / name)
             (folder / MANIFEST).write_text(json.dumps({"run_date": run_date.isoformat()}) + "\n", encoding="utf-8")
 
-        link = publish_folder(self.root / LAYERS["report"] / "latest", build)
+        link = publish_folder(self._layer("report") / "latest", build, builds=self.base / PUBLISHED)
         return {name: link / name for name in files}
 
     def latest_run_date(self) -> str:
@@ -443,17 +543,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _sweep_staged(target: Path) -> None:
-    """Remove the staging leftovers of processes that died while building (never the live folder).
-
-    Staged names carry the builder's pid, so a folder that another live run is still
-    building is left alone.
-    """
+def _sweep_staged(target: Path, folder: Path) -> None:
+    """Remove the staging leftovers (in ``folder``) of processes that died while building ``target``, never
+    the live folder. Staged names carry the builder's pid, so a folder that another live run is still
+    building is left alone."""
     live = target.resolve() if target.is_symlink() else None
     prefix = f".{target.name}."
-    for path in target.parent.glob(f"{prefix}*"):
+    for path in [*folder.glob(f"{prefix}*"), *target.parent.glob(f"{prefix}*")]:
         pid = path.name.removeprefix(prefix).split(".")[0]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or _alive(int(pid)) or not (path.exists() or path.is_symlink()):
             continue
         if path.is_symlink():
             path.unlink()
@@ -461,22 +559,25 @@ def _sweep_staged(target: Path) -> None:
             shutil.rmtree(path)
 
 
-def publish_folder(target: Path, build: Callable[[Path], None]) -> Path:
+def publish_folder(target: Path, build: Callable[[Path], None], builds: Path | None = None) -> Path:
     """Build a folder with ``build(folder)`` and make ``target`` show it in one atomic step.
 
-    A non-empty directory cannot be replaced atomically, a symlink can: ``target`` is a
-    (relative) symlink to a dot-named sibling holding the newest complete build, switched
-    with ``os.replace``. A reader therefore sees the previous complete folder or the new
-    one, never a half-built one; a crash leaves only dot-named leftovers, which the next
-    publish sweeps. Returns ``target``.
+    A non-empty directory cannot be replaced atomically, a symlink can: ``target`` is a (relative)
+    symlink to a dot-named folder holding the newest complete build, switched with ``os.replace``. A
+    reader therefore sees the previous complete folder or the new one, never a half-built one; a crash
+    leaves only dot-named leftovers, which the next publish sweeps. The builds live in ``builds`` (default:
+    beside ``target``): ``latest/`` keeps them out of the report history's folder, so a Hive-style reader
+    of that folder sees the run-date partitions only. Returns ``target``.
     """
+    folder = builds or target.parent
     target.parent.mkdir(parents=True, exist_ok=True)
-    _sweep_staged(target)
-    staged = target.with_name(f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
-    link = staged.with_name(f"{staged.name}.link")
+    folder.mkdir(parents=True, exist_ok=True)
+    _sweep_staged(target, folder)
+    staged = folder / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    link = target.with_name(f"{staged.name}.link")
     try:
         build(staged)
-        link.symlink_to(staged.name)
+        link.symlink_to(os.path.relpath(staged, target.parent))
         previous = target.resolve() if target.is_symlink() else None
         if target.is_dir() and not target.is_symlink():
             # A store copied with links followed (cp -L, zip) holds a real folder here: set it aside first.

@@ -11,33 +11,30 @@ newest run date, published to ``07_report/latest/`` as one set (:meth:`ArtifactS
 - ``regions.parquet``: one row per region, most hotspots first;
 - ``fit.png``, ``target.png``, ``loss.png``, ``detection.png``, ``top_regions.png``
   (:mod:`tasks.report.figures`);
-- ``summary.md``: the run in a few lines (:mod:`tasks.report.summary`).
+- ``summary.md``: the run in a few lines, and what produced it (:mod:`tasks.report.summary`).
 
 The modules of this package: :mod:`~tasks.report.table` (the tables), :mod:`~tasks.report.figures`,
-:mod:`~tasks.report.summary`, :mod:`~tasks.report.explain` (why a day is a hotspot); this one holds the
-two Prefect tasks.
+:mod:`~tasks.report.summary`, :mod:`~tasks.report.explain` (why a day is a hotspot),
+:mod:`~tasks.report.artifacts` (figures in the Prefect UI, alerts), :mod:`~tasks.report.publish` (the task that
+publishes each run), :mod:`~tasks.report.read` (reading reports back); this module holds the report task.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 from prefect import get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from tasks.report.figures import plot_detection, plot_fit, plot_loss, plot_regions, plot_target
-from tasks.report.summary import summary_markdown
-from tasks.report.table import HOTSPOT_TABLE_COLUMNS, build_report, primary_region, region_summary, table_records
+from tasks.report.table import build_report, primary_region, region_summary
 from tasks.results import Extracted, Ingested, Predicted, Reported, Trained
 from tasks.stage import Stage, run_stage
 from tasks.store import ArtifactStore
 
-FIGURES = ("fit", "target", "loss", "detection", "top_regions")
-TABLES = ("report", "unscored", "detections", "regions")
-STAGE = Stage("report", __name__)
+# Every run date's partition holds its own report files (linked when reused): the history is one dataset.
+STAGE = Stage("report", __name__, local=True)
 
 
 def _previous_report(store: ArtifactStore, run_date: date) -> pd.DataFrame | None:
@@ -56,8 +53,13 @@ def report(
     model: Trained,
     target: str,
     frequency: str = "daily",
+    about: dict | None = None,
 ) -> Reported:
-    """Write the report table and figures for the run date (or reuse identical ones)."""
+    """Write the report table and figures for the run date (or reuse identical ones).
+
+    ``about`` (what produced the run, tasks/provenance.py) goes into report.parquet's metadata; it is not part
+    of the fingerprint, so a reused report keeps the provenance of the run that computed it.
+    """
     logger = get_run_logger()
 
     def compute() -> Reported:
@@ -83,7 +85,9 @@ def report(
             "top_regions": plot_regions(detections, regions, decider),
         }
         result = Reported(
-            report=store.write_table("report", run_date, "report", table),
+            report=store.write_table(
+                "report", run_date, "report", table, metadata={**(about or {}), "model_id": model.model_id}
+            ),
             unscored=store.write_table("report", run_date, "unscored", unscored),
             # A copy beside the report, so that `hotspot explain` (and latest/) needs nothing from other layers.
             detections=store.write_table("report", run_date, "detections", detections),
@@ -108,41 +112,4 @@ def report(
     )  # fmt: skip
 
 
-@task(name="publish", cache_policy=NO_CACHE)
-def publish(
-    store: ArtifactStore, run_date: date, reported: Reported, threshold_pct: float, statuses: dict[str, str]
-) -> dict:
-    """Every run: write the run summary, point latest at the newest run date, publish Prefect artifacts."""
-    logger = get_run_logger()
-    table = store.load_table(reported.report)
-    regions = store.load_table(reported.regions)
-    markdown = summary_markdown(table, store.load_table(reported.unscored), regions, run_date, threshold_pct, statuses)
-    summary = store.resolve(store.write_text("report", run_date, "summary.md", markdown))
-    files: dict[str, Path] = {f"{name}.parquet": store.resolve(getattr(reported, name)) for name in TABLES}
-    files |= {f"{name}.png": store.resolve(reported.figures[name]) for name in FIGURES} | {"summary.md": summary}
-
-    latest_day = store.latest_run_date()
-    if run_date.isoformat() >= latest_day:
-        published = store.publish_latest(files, run_date)
-    else:
-        # A backfill of an older date must not replace the newest report.
-        published = files
-        logger.info("publish: latest stays at run date %s (newer than %s)", latest_day, run_date)
-
-    create_table_artifact(
-        key="hotspots",
-        table=table_records(table.loc[table["is_hotspot"], HOTSPOT_TABLE_COLUMNS]),
-        description=f"Hotspot days (decided by {table['detector'].iloc[0] if len(table) else '-'})",
-    )
-    create_markdown_artifact(key="run-summary", markdown=markdown, description="What this run did")
-    create_link_artifact(key="hotspot-report", link=published["report.parquet"].as_uri(), link_text="report.parquet")
-    figure_links = "\n".join(f"- [{name}.png]({published[f'{name}.png'].as_uri()})" for name in FIGURES)
-    create_markdown_artifact(key="figures", markdown=f"# Figures\n\n{figure_links}\n", description="Report figures")
-    logger.info("publish: %d hotspots; report at %s", int(table["is_hotspot"].sum()), published["report.parquet"])
-    return {
-        "report": str(published["report.parquet"]),
-        "partition": str(store.partition("report", run_date)),
-        "figures": {name: str(published[f"{name}.png"]) for name in FIGURES},
-        "regions": str(published["regions.parquet"]),
-        "summary": markdown,
-    }
+from tasks.report.publish import publish as publish  # noqa: E402 - the flow imports both tasks from here

@@ -15,6 +15,8 @@ from tasks.calendar import PERIOD_NAME, frequency_of
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+FIGURES = ("fit", "target", "loss", "detection", "top_regions")
+"""The report's figures, in the order they are listed."""
 SMALL_MULTIPLES = 12
 
 

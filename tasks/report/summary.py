@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from typing import Any
 
 import pandas as pd
 
@@ -16,8 +18,11 @@ def summary_markdown(
     run_date: date,
     threshold_pct: float,
     statuses: dict[str, str],
+    about: dict[str, Any] | None = None,
+    computed_by: dict[str, Any] | None = None,
 ) -> str:
-    """What a reader of the Prefect UI needs first: data, regions, hotspots, gaps, and what this run did.
+    """What a reader of the Prefect UI needs first: data, regions, hotspots, gaps, what this run did, and what
+    produced it (``about``: this run; ``computed_by``: the run that computed the report, from its metadata).
 
     Long lists are cut at SUMMARY_ROWS rows; the Parquet tables have everything.
     """
@@ -82,4 +87,29 @@ def summary_markdown(
         lines += ["", "`hotspot explain DATE --region REGION` says why for any day."]
     lines += ["", "## What this run did", "", "| stage | outcome |", "|---|---|"]
     lines += [f"| {stage} | {outcome} |" for stage, outcome in statuses.items()]
+    lines += provenance_lines(about or {}, computed_by or {})
     return "\n".join(lines) + "\n"
+
+
+def provenance_lines(about: dict[str, Any], computed_by: dict[str, Any]) -> list[str]:
+    """The summary's "What produced this report" section: this run, the run that computed the report (when it
+    was reused), the config hash and the full config, the package versions."""
+    if not about and not computed_by:
+        return []
+    source = computed_by or about
+    lines = ["", "## What produced this report", ""]
+    if about:
+        lines.append(
+            f"- this run: flow run `{about.get('flow_run_name')}` ({about.get('flow_run_id')}), deployment "
+            f"`{about.get('deployment') or '-'}`, run date {about.get('run_date')}, {about.get('record')} record"
+        )
+    if computed_by and computed_by.get("flow_run_id") != about.get("flow_run_id"):
+        lines.append(f"- the report was computed by flow run `{computed_by.get('flow_run_name')}` "
+                     f"({computed_by.get('flow_run_id')}) and reused by this run")  # fmt: skip
+    lines.append(f"- model: `{source.get('model_id', '-')}`; config hash: `{source.get('config_hash', '-')}`")
+    versions = source.get("versions") or {}
+    if versions:
+        lines.append("- versions: " + ", ".join(f"{name} {version}" for name, version in versions.items()))
+    if source.get("config"):
+        lines += ["", "Config:", "", "```json", json.dumps(source["config"], indent=1, sort_keys=True), "```"]
+    return lines

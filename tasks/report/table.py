@@ -80,12 +80,42 @@ HOTSPOT_TABLE_COLUMNS = [
 """Columns of the Prefect hotspot table artifact: the verdict and its evidence first, the study's after."""
 
 
+def p_text(value: float) -> str:
+    """A p-value with two significant digits (4.3e-05, 0.0082, 0.31): rounding to decimals would show 0."""
+    return "-" if pd.isna(value) else f"{value:.2g}"
+
+
+def band_text(lower: float, upper: float, note: str = "") -> str:
+    """The band lower..upper as text, or why an edge is missing (one-sided rule, carried EWMA, no forecast)."""
+    if pd.notna(lower) and pd.notna(upper):
+        return f"{lower:,.0f}..{upper:,.0f}"
+    ewma = "alone put the EWMA past" in note
+    if pd.notna(upper):
+        return f"..{upper:,.0f} (one-sided: no lower edge)"
+    if pd.notna(lower):
+        why = "the previous periods alone put the EWMA past the level" if ewma else "one-sided"
+        return f"{lower:,.0f}.. (no upper edge: {why})"
+    if ewma:
+        return "none: the previous periods alone put the EWMA past the level"
+    if "alone" in note and "C3" in note:
+        return "none: C3 exceeds the threshold through the two previous periods alone"
+    return "none: not scored" if "not scored" in note or not note else f"none: {note.split(';')[0]}"
+
+
 def table_records(frame: pd.DataFrame) -> list[dict]:
-    """DataFrame -> JSON-safe records for a Prefect table artifact (dates as text, NaN as null)."""
+    """DataFrame -> JSON-safe records for a Prefect table artifact: dates as text, NaN as null, floats rounded
+    to 2 decimals except p-values (2 significant digits, as text); with lower/upper, a ``band`` column that
+    says why an edge is missing."""
     out = frame.copy()
+    if {"lower", "upper"} <= set(out.columns):
+        notes = out["note"] if "note" in out else pd.Series("", index=out.index)
+        band = [band_text(lo, hi, str(n)) for lo, hi, n in zip(out["lower"], out["upper"], notes, strict=True)]
+        out.insert(int(out.columns.get_loc("lower")), "band", band)
     for col in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[col]):
             out[col] = out[col].dt.strftime("%Y-%m-%d")
+        elif col == "p_value":
+            out[col] = out[col].map(p_text)
         elif pd.api.types.is_float_dtype(out[col]):
             out[col] = out[col].round(2)
     return out.astype(object).where(out.notna(), None).to_dict("records")

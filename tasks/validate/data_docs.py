@@ -10,6 +10,7 @@ import pandas as pd
 
 from tasks.config import ValidateConfig
 from tasks.store import publish_folder
+from tasks.validate.offline_docs import make_offline
 from tasks.validate.rules import _new_context
 from tasks.validate.split import ValidationFailed, ValidationOutcome, _validate
 
@@ -40,6 +41,8 @@ def _build_docs(context: AbstractDataContext, folder: Path) -> None:
     for image in (folder / "static" / "images").glob("*"):
         if image.name not in pages:
             image.unlink()
+    # Analyst machines are often offline: no page may need a CDN to show its tables and status icons.
+    make_offline(folder)
 
 
 def validate_with_docs(

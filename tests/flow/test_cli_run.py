@@ -80,9 +80,11 @@ def test_bad_input_fails_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr  # the run's stored logs keep it; the terminal gets one line
     errors = [line for line in result.stderr.splitlines() if line.startswith("hotspot: error:")]
     assert len(errors) == 1
+    # A driver is optional now: only the target is required, and the message says how to name one's own.
     assert errors[0].startswith(
-        "hotspot: error: IngestError: bad.csv: missing required column(s) confirmed, asymptomatic; found day, cases"
+        "hotspot: error: IngestError: bad.csv: missing required column(s) confirmed; found 'day', 'cases'; accepted:"
     )
+    assert errors[0].endswith("or name yours with ingest.target_column")
 
 
 def test_a_rerun_without_new_data_imports_neither_tensorflow_nor_great_expectations(tmp_path: Path) -> None:

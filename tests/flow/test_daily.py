@@ -63,6 +63,35 @@ def test_five_daily_slices_update_incrementally(tmp_path: Path) -> None:
     assert ledger["origin"].tolist() == ["input"] + ["incoming"] * 5
     assert (ledger["status"] == "accepted").all()
 
+    # A new run date without new data reuses the report, and its partition still holds the report itself.
+    quiet = hotspot_pipeline(config=FAST, store_dir=str(store.root), run_date=data_day(HISTORY_DAYS + 6))
+    assert ran(quiet) == []
+    assert_history_reads_as_a_hive_dataset(store, days=7)
+
+
+def assert_history_reads_as_a_hive_dataset(store: ArtifactStore, days: int) -> None:
+    """DuckDB and pyarrow.dataset read 07_report/run_date=*/report.parquet as one table, one partition per run
+    date, each with the rows of that date's report; latest/ (a link beside the partitions) is not in it."""
+    import glob
+
+    import duckdb
+    import pyarrow.dataset as ds
+
+    layer = store.root / "07_report"
+    expected = {day.isoformat(): len(pd.read_parquet(layer / f"run_date={day.isoformat()}" / "report.parquet"))
+                for day, _ in store.manifests("report")}  # fmt: skip
+    assert len(expected) == days
+    query = f"SELECT run_date::VARCHAR, count(*) FROM read_parquet('{layer}/run_date=*/report.parquet', " \
+            "hive_partitioning = true) GROUP BY ALL"  # fmt: skip
+    assert dict(duckdb.sql(query).fetchall()) == expected
+    # DuckDB's recursive glob does not follow the latest/ link, so it sees the same rows.
+    recursive = f"SELECT count(*) FROM read_parquet('{layer}/**/report.parquet', hive_partitioning = true)"
+    assert duckdb.sql(recursive).fetchall()[0][0] == sum(expected.values())
+    dataset = ds.dataset(sorted(glob.glob(f"{layer}/run_date=*/report.parquet")), format="parquet",
+                         partitioning="hive", partition_base_dir=str(layer))  # fmt: skip
+    table = dataset.to_table(columns=["run_date", "is_hotspot"]).to_pandas()
+    assert table.groupby("run_date").size().to_dict() == expected
+
 
 def test_revision_is_applied_logged_and_marked_and_duplicate_file_is_a_no_op(tmp_path: Path) -> None:
     store = ArtifactStore(tmp_path / "store")

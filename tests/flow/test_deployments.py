@@ -26,7 +26,7 @@ def test_entrypoint_resolves_to_a_flow(deployment: dict, monkeypatch: pytest.Mon
 def test_deployment_parameters_are_valid_config(deployment: dict) -> None:
     params = deployment.get("parameters") or {}
     PipelineConfig.model_validate(params.get("config", {}))
-    assert set(params) <= {"config", "input_path", "store_dir", "run_date"}
+    assert set(params) <= {"config", "input_path", "store_dir", "run_date", "record", "experiment"}
     assert deployment.get("enforce_parameter_schema", True) is True
 
 
@@ -50,3 +50,24 @@ def test_no_machine_specific_paths() -> None:
     [step] = project["pull"]
     assert step["prefect.deployments.steps.set_working_directory"]["directory"] == "{{ $PROJECT_ROOT }}"
     assert str(ROOT) not in (ROOT / "prefect.yaml").read_text()
+
+
+def test_the_daily_schedule_says_its_timezone() -> None:
+    daily = next(d for d in DEPLOYMENTS if d["name"] == "daily")
+    assert "10:00 Beijing time (Asia/Shanghai, UTC+8)" in daily["description"]
+
+
+@pytest.mark.parametrize("deployment", DEPLOYMENTS, ids=[d["name"] for d in DEPLOYMENTS])
+def test_each_run_learns_the_allowed_roots_from_the_deployment(deployment: dict) -> None:
+    # Resolved at deploy time from ALLOWED_ROOTS (make deploy), then part of every flow run's environment.
+    env = deployment["work_pool"]["job_variables"]["env"]
+    assert env == {"HOTSPOT_ALLOWED_ROOTS": "{{ $HOTSPOT_ALLOWED_ROOTS }}"}
+
+
+def test_an_unresolved_placeholder_allows_nothing_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tasks.store import PROJECT_ROOT, allowed_roots
+
+    monkeypatch.setenv("HOTSPOT_ALLOWED_ROOTS", "{{ $HOTSPOT_ALLOWED_ROOTS }}")
+    assert allowed_roots() == [PROJECT_ROOT]
+    monkeypatch.setenv("HOTSPOT_ALLOWED_ROOTS", "/srv/a:/srv/b")
+    assert allowed_roots() == [PROJECT_ROOT, Path("/srv/a"), Path("/srv/b")]

@@ -145,6 +145,46 @@ def test_rerun_of_the_same_date_gives_the_same_report(first_run: tuple[ArtifactS
     assert len(list((store.root / LAYERS["report"]).glob("run_date=*"))) == 1
 
 
+def test_the_report_records_what_produced_it(first_run: tuple[ArtifactStore, dict]) -> None:
+    from tasks.provenance import config_hash
+    from tasks.store import read_metadata
+
+    store, result = first_run
+    meta = read_metadata(store.path("report", RUN_DATE, "report.parquet"))
+    assert meta["run_date"] == RUN_DATE.isoformat() and meta["record"] == "daily"
+    assert meta["flow_run_id"] and meta["flow_run_name"] and meta["deployment"] is None
+    assert meta["config"] == FAST.model_dump(mode="json") and meta["config_hash"] == config_hash(FAST)
+    assert meta["model_id"] == store.read_json("train", RUN_DATE, "_manifest")["model_id"]
+    assert {"python", "prefect", "tensorflow-cpu", "keras", "pandas", "great-expectations"} <= set(meta["versions"])
+    summary = result["summary"]
+    assert "## What produced this report" in summary and f"config hash: `{config_hash(FAST)}`" in summary
+
+
+def test_an_experiment_never_changes_the_daily_record(first_run: tuple[ArtifactStore, dict]) -> None:
+    from tasks.store import read_metadata
+
+    store, _ = first_run
+    daily = store.partition("report", RUN_DATE)
+    before = {f.name: f.read_bytes() for f in daily.iterdir()}
+    latest = (store.root / LAYERS["report"] / "latest").readlink()
+    other = apply_overrides(FAST, {"extract.threshold_pct": 25})
+    result = hotspot_pipeline(config=other, store_dir=str(store.root), run_date=RUN_DATE, record="experiment",
+                              experiment="threshold-25")  # fmt: skip
+    assert result["experiment"] == "threshold-25" and "no alert is sent" in result["message"]
+    assert {f.name: f.read_bytes() for f in daily.iterdir()} == before
+    assert (store.root / LAYERS["report"] / "latest").readlink() == latest
+    assert sorted(p.name for p in (store.root / LAYERS["report"]).iterdir()) == ["latest", f"run_date={RUN_DATE}"]
+
+    trial = ArtifactStore(store.root, experiment="threshold-25")
+    assert trial.base == store.root / "experiments" / "threshold-25"
+    report = trial.partition("report", RUN_DATE) / "report.parquet"
+    assert report.is_file() and Path(result["report"]) == trial.latest("report.parquet")
+    assert read_metadata(report)["record"] == "experiment threshold-25"
+    assert read_metadata(report)["config"]["extract"]["threshold_pct"] == 25
+    assert store.experiments() == ["threshold-25"]
+    assert not trial.alert_path.exists()  # experiments never alert
+
+
 def test_bad_input_fails_the_flow_with_a_clear_message(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("date,confirmed,asymptomatic\n2022-01-01,-1,2\n2022-01-02,x,3\n")

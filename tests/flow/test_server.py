@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +34,8 @@ OPS = ROOT / "scripts" / "prefect-local.sh"
 POOL = "hotspot-process"
 RUN_DATE = "2026-11-27"
 THRESHOLD = 25.0
-REPORT_ARTIFACTS = {"hotspots", "run-summary", "hotspot-report"}  # keys published by tasks/report.py
+REPORT_ARTIFACTS = {"hotspots", "run-summary", "hotspot-report", "figure-detection", "figure-top-regions"}
+"""Keys published by tasks/report/publish.py."""
 
 pytestmark = pytest.mark.slow
 
@@ -112,6 +114,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "BIN": str(BIN),
         "PREFECT_STOP_TIMEOUT": "15",
+        # make deploy ALLOWED_ROOTS=...: the deployments' runs may use stores in the temporary folder.
+        "ALLOWED_ROOTS": tempfile.gettempdir(),
     }
     local = LocalServer(api=api, home=home, env=env)
     try:
@@ -205,11 +209,18 @@ def test_manual_deployment_runs_on_a_worker(server: LocalServer, client: SyncPre
     by_key = {a.key: a for a in artifacts if a.key}
     assert set(by_key) >= REPORT_ARTIFACTS, f"artifacts of the run: {sorted(by_key)}"
     assert f"deviation > {THRESHOLD:g} %" in by_key["run-summary"].data
-    assert (store / "07_report").as_uri() in by_key["hotspot-report"].data
+    # A manual run is an experiment (tasks/provenance.py): its record is under experiments/<name>/.
+    [experiment] = (store / "experiments").iterdir()
+    assert experiment.name.startswith("manual-")
+    assert (experiment / "07_report").as_uri() in by_key["hotspot-report"].data
+    assert not (store / "07_report").exists()
     hot_rows = json.loads(by_key["hotspots"].data)
     assert all(row["is_hotspot"] and row["deviation_pct"] > THRESHOLD for row in hot_rows)
+    # The figures are images in the Artifacts tab: markdown with a data: URI (a browser refuses file:// links).
+    for key in ("figure-detection", "figure-top-regions"):
+        assert "](data:image/png;base64," in by_key[key].data
 
-    reports = sorted(store.glob(f"07_report/*{RUN_DATE}*/report.parquet"))
+    reports = sorted(experiment.glob(f"07_report/*{RUN_DATE}*/report.parquet"))
     assert reports, f"no report for {RUN_DATE} under {store}: {sorted(store.rglob('report.parquet'))}"
     report = pd.read_parquet(reports[0])
     scored = report[report["deviation_pct"].notna()]
@@ -218,3 +229,77 @@ def test_manual_deployment_runs_on_a_worker(server: LocalServer, client: SyncPre
     assert not report.loc[report["deviation_pct"].isna(), "is_hotspot"].any()
     # Days the default threshold (10 %) would have flagged are not hotspots at 25 %.
     assert (~scored["is_hotspot"] & (scored["deviation_pct"] > 10)).any()
+
+
+class Receiver:
+    """An HTTP endpoint on 127.0.0.1 that keeps every JSON body POSTed to it (the webhook's far end)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.bodies: list[dict] = []
+        received = self.bodies
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/hook"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, timeout: float) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while len(self.bodies) < count and time.monotonic() < deadline:
+            time.sleep(0.5)
+        return list(self.bodies)
+
+
+def test_new_hotspots_send_one_notification_per_batch(server: LocalServer, tmp_path: Path) -> None:
+    from tests.conftest import synthetic_pair
+
+    receiver = Receiver()
+    try:
+        out = ops("alerts", LocalServer(server.api, server.home, server.env | {"WEBHOOK_URL": receiver.url}))
+        assert "Automation 'hotspot-new-hotspots'" in out and receiver.url in out
+
+        frame = synthetic_pair(days=81, surge=(70,), factor=3.0)
+        store, data = tmp_path / "store", tmp_path / "counts.csv"
+
+        def hotspot_run(days: int, run_date: str) -> str:
+            frame.head(days).to_csv(data, index=False)
+            cmd = [str(BIN / "hotspot"), "run", "--input", str(data), "--store", str(store), "--run-date", run_date,
+                   "--set", "train.epochs=3"]  # fmt: skip
+            done = run(cmd, server.env, timeout=300)  # PREFECT_API_URL: the run reports to this server
+            assert done.returncode == 0, done.stdout[-3000:]
+            return " ".join(done.stdout.split())
+
+        # 1. A surge on 2022-03-12: one batch of new hotspots, one notification.
+        first = hotspot_run(80, "2026-11-20")
+        assert "new hotspot(s) in 1 region(s): CN (" in first and "2022-03-12" in first, first
+        [note] = receiver.wait_for(1, timeout=90)
+        assert note["event"] == "hotspot.batch"
+        assert note["subject"].startswith("Hotspot Miner: ") and "run date 2026-11-20" in note["subject"]
+        assert "- CN 2022-03-12: surge, " in note["body"]
+        assert "report.parquet" in note["body"]
+
+        # 2. The same data again: no new hotspot, nothing sent.
+        assert "; no new hotspot" in hotspot_run(80, "2026-11-21")
+
+        # 3. A new day with its own surge: exactly one more notification, naming only the new day.
+        frame.loc[80, "confirmed"] *= 3
+        third = hotspot_run(81, "2026-11-22")
+        assert "2022-03-22" in third, third
+        notes = receiver.wait_for(2, timeout=90)
+        time.sleep(10)  # a notification from run 2, had there been one, would have arrived by now
+        assert len(receiver.bodies) == 2, [n["subject"] for n in receiver.bodies]
+        assert "2022-03-22" in notes[1]["body"] and "2022-03-12" not in notes[1]["body"]
+        print(f"\nnotification 1:\n{notes[0]['subject']}\n{notes[0]['body']}\nnotification 2:\n{notes[1]['body']}")
+    finally:
+        receiver.http.shutdown()

@@ -195,3 +195,39 @@ def test_region_names_are_printed_without_terminal_control_characters() -> None:
         text = format_frame(frame, fmt)
         assert "\x1b" not in text and "\u202e" not in text and "Bei\\x1b[31mjing\\u202e" in text
     assert terminal_safe("北京 Côte d'Ivoire\u3000") == "北京 Côte d'Ivoire\u3000"
+
+
+def test_report_fits_120_columns_and_starts_with_what_it_is(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    store = _stored_report(tmp_path)
+    long_name = _report_with_long_region(store)
+    assert main(["report", "--store", str(store.root), "--all"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"store {store.root}, run date {RUN_DAY}, daily record, model m1, config abc, flow run calm-owl"
+    assert max(len(line) for line in lines[1:]) <= 120
+    assert lines[1].split() == ["date", "region", "actual", "expected", "band", "p_value", "level", "agree",
+                                "deviation_pct", "is_new", "revised"]  # fmt: skip
+    assert long_name[:15] + "~" in "\n".join(lines)
+
+    assert main(["report", "--store", str(store.root), "--all", "--columns", "date,region,band,p_value"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].split() == ["date", "region", "band", "p_value"]
+    assert main(["report", "--store", str(store.root), "--all", "--wide"]) == 0
+    wide = capsys.readouterr().out.splitlines()
+    assert "deviation_pct" in wide[0] and "study_hotspot" in wide[0] and not wide[0].startswith("store ")
+    assert main(["report", "--store", str(store.root), "--columns", "date,nope"]) == 1
+    assert "unknown column(s) nope; the report has: date," in capsys.readouterr().err
+
+
+def _report_with_long_region(store: ArtifactStore) -> str:
+    """Rewrite the stored report with a long region name and provenance metadata; -> the region's name."""
+    from tasks.store import read_metadata
+
+    name = "Xinjiang Production and Construction Corps"
+    path = store.path("report", RUN_DAY, "report.parquet")
+    report = pd.read_parquet(path).assign(region=name)
+    meta = {"run_date": RUN_DAY.isoformat(), "record": "daily", "model_id": "m1", "config_hash": "abc",
+            "flow_run_name": "calm-owl", "deployment": None}  # fmt: skip
+    ref = store.write_table("report", RUN_DAY, "report", report, metadata=meta)
+    store.publish_latest({"report.parquet": store.resolve(ref)}, RUN_DAY)
+    assert read_metadata(store.latest("report.parquet"))["model_id"] == "m1"
+    return name

@@ -135,3 +135,22 @@ def test_top_regions_figure_has_one_panel_per_region() -> None:
     assert [ax.get_title() for ax in fig.axes] == [
         "B: 2 hotspot(s), driver", "A: 1 hotspot(s), driver", "C: 0 hotspot(s), driver", "D: 0 hotspot(s), driver"
     ]  # fmt: skip
+
+
+def test_band_cells_say_why_an_edge_is_missing_and_p_values_keep_two_digits() -> None:
+    from tasks.report.table import band_text, p_text
+
+    nan = float("nan")
+    assert band_text(3, 1234.4) == "3..1,234"
+    assert band_text(nan, 38) == "..38 (one-sided: no lower edge)"
+    ewma = "lstm_ewma: the previous days alone put the EWMA past the surge level"
+    assert band_text(7, nan, ewma) == "7.. (no upper edge: the previous periods alone put the EWMA past the level)"
+    assert band_text(nan, nan, ewma) == "none: the previous periods alone put the EWMA past the level"
+    assert band_text(nan, nan, "lstm_ewma: only 3 past residual(s) in the last 28 days (< 7) to calibrate; x") == (
+        "none: lstm_ewma: only 3 past residual(s) in the last 28 days (< 7) to calibrate"
+    )
+    assert band_text(nan, nan, "") == "none: not scored"
+    assert [p_text(v) for v in (4.34e-05, 0.00821, 0.3149, nan)] == ["4.3e-05", "0.0082", "0.31", "-"]
+    records = table_records(pd.DataFrame({"lower": [nan], "upper": [nan], "note": [ewma], "p_value": [0.000123]}))
+    assert records == [{"band": "none: the previous periods alone put the EWMA past the level", "lower": None,
+                        "upper": None, "note": ewma, "p_value": "0.00012"}]  # fmt: skip

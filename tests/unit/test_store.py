@@ -160,7 +160,10 @@ def test_publish_latest_switches_the_whole_set_at_once(tmp_path: Path) -> None:
     assert latest.is_symlink() and published["summary.md"].read_text() == "y"
     assert sorted(p.name for p in latest.iterdir()) == ["_manifest.json", "summary.md"]  # no file of the old set
     assert store.latest_run_date() == "2022-01-02"
-    assert len(list((tmp_path / "07_report").glob(".latest.*"))) == 1  # the old set is gone
+    assert len(list((tmp_path / ".published").glob(".latest.*"))) == 1  # the old set is gone
+    # The report history's folder holds the run-date partitions and the link only (Hive-style readers).
+    assert sorted(p.name for p in (tmp_path / "07_report").iterdir()) == ["latest", "run_date=2022-01-01",
+                                                                         "run_date=2022-01-02"]  # fmt: skip
 
 
 def test_reads_through_a_reference_check_the_content_hash(tmp_path: Path) -> None:
