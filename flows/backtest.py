@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from tasks.config import PipelineConfig
 from tasks.detectors.schema import detector_config
 from tasks.evaluation.backtest import REAL, real_series, run_backtest
+from tasks.evaluation.events import EVENT_SCENARIOS
 from tasks.evaluation.simulate import SCENARIOS
 from tasks.evaluation.tables import backtest_markdown, plot_backtest
 from tasks.evaluation.weekly import WEEKLY_SCENARIOS
@@ -25,7 +26,7 @@ from tasks.report.table import table_records
 from tasks.stage import Stage, StageResult, run_stage
 from tasks.store import SHIPPED_INPUT, ArtifactRef, ArtifactStore, sha256_file
 
-DEFAULT_SCENARIOS = [*SCENARIOS, REAL, *WEEKLY_SCENARIOS]
+DEFAULT_SCENARIOS = [*SCENARIOS, REAL, *EVENT_SCENARIOS, *WEEKLY_SCENARIOS]
 STAGE = Stage("backtest", __name__)
 
 
@@ -36,6 +37,7 @@ class Backtested(StageResult):
     per_seed: ArtifactRef
     outbreaks: ArtifactRef
     summary: ArtifactRef
+    calibration: ArtifactRef
     markdown: ArtifactRef
     chart: ArtifactRef
 
@@ -60,14 +62,16 @@ def backtest(
 
     def compute() -> Backtested:
         real = real_series(config.series) if REAL in scenarios else None
-        per_seed, outbreaks, summary = run_backtest(
+        result_ = run_backtest(
             scenarios, range(seeds), config.train, detector_config(config.detect, config.extract.threshold_pct),
-            real, target_far, on_scenario=progress,
+            real, target_far, on_scenario=progress, forecast=config.forecast,
         )  # fmt: skip
+        summary = result_.summary
         result = Backtested(
-            per_seed=store.write_table("backtest", run_date, "per_seed", per_seed),
-            outbreaks=store.write_table("backtest", run_date, "outbreaks", outbreaks),
+            per_seed=store.write_table("backtest", run_date, "per_seed", result_.per_seed),
+            outbreaks=store.write_table("backtest", run_date, "outbreaks", result_.outbreaks),
             summary=store.write_table("backtest", run_date, "summary", summary),
+            calibration=store.write_table("backtest", run_date, "calibration", result_.calibration),
             markdown=store.write_text("backtest", run_date, "comparison.md", backtest_markdown(summary, seeds,
                                                                                                target_far)),
             chart=store.write_figure("backtest", run_date, "comparison", plot_backtest(summary, target_far)),
@@ -81,6 +85,7 @@ def backtest(
         inputs={"real": sha256_file(SHIPPED_INPUT) if REAL in scenarios else None},
         settings={
             "scenarios": list(scenarios), "seeds": seeds, "target_far": target_far, "train": config.train,
+            "forecast": config.forecast,
             "detect": config.detect, "threshold_pct": config.extract.threshold_pct,
             "series": config.series if REAL in scenarios else None,
         },
@@ -116,7 +121,8 @@ def hotspot_backtest(
         config: The pipeline's settings: the LSTM (train) and the detectors (detect, extract.threshold_pct).
         seeds: Series per scenario (seeds 0 .. seeds-1); more seeds, smaller spread.
         scenarios: Simulated daily scenarios (very_low, low, medium, high, very_high), "real" (outbreaks
-            injected into the shipped series) and weekly families (weekly_very_low .. weekly_very_high, in the
+            injected into the shipped series), "both" (half of the events explained by the driver), "drops" (half
+            of the events are drops) and weekly families (weekly_very_low .. weekly_very_high, in the
             spirit of Noufaily et al. 2013); empty means all.
         target_far: False-alarm rate per non-outbreak day at which detectors are also compared.
         store_dir: Root folder of the artifact store; empty means the project's data/ folder.

@@ -26,7 +26,8 @@ from flows.cli_runtime import (
     preload_compute_modules,
     quiet_console_tracebacks,
 )
-from tasks.config import PipelineConfig, SeriesConfig, apply_overrides
+from tasks.config import PipelineConfig, SeriesConfig
+from tasks.overrides import apply_overrides
 from tasks.provenance import header_line
 from tasks.report.explain import ExplainError, explanation, explanation_text
 from tasks.report.read import ReportNotFound, load_report, report_path

@@ -89,7 +89,16 @@ def run_stages(
     validated = validate(store, day, ingested, config.validation, config.series.frequency)
     scaled = scale(store, day, validated, config.series)
     model = train(store, day, scaled, config.train, config.series, config.retrain, config.compute)
-    predicted = predict(store, day, scaled, model, config.train.look_back)
+    predicted = predict(
+        store,
+        day,
+        scaled,
+        model,
+        config.train.look_back,
+        config.forecast,
+        config.train.seed,
+        config.compute.regions_per_chunk,
+    )
     extracted = extract(store, day, predicted, config.extract, config.train.look_back, config.detect, scaled.frequency)
     reported = report(
         store, day, extracted, ingested, predicted, model, config.series.target, scaled.frequency, about or {}

@@ -6,10 +6,9 @@ documented where it is defined. Defaults are the reference study's values.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tasks.detectors.registry import NAMES
 from tasks.schemas import COUNT_COLUMNS
@@ -169,6 +168,91 @@ class TrainConfig(_Frozen):
     seed: int = Field(default=42, description="Seed for weights and shuffling; same seed, same model.")
 
 
+class ForecastConfig(_Frozen):
+    """The driver-conditioned forecaster (tasks/forecast.py), beside the study's model, which stays as is.
+
+    Its forecasts are what the forecast_* detectors score. Defaults were chosen on simulated design seeds
+    (1000-1049) by a rule fixed in advance (docs/methods.md); its seeds come from ``train.seed`` and each
+    region's name, like the study's.
+    """
+
+    look_back: int = Field(
+        default=4,
+        description="Days of the target's history (t-look_back .. t-1) and of the driver (t-look_back .. t, today "
+        "included: it is published with today's target) the model sees to forecast day t.",
+        ge=1,
+        le=60,
+    )
+    units: int = Field(default=4, description="LSTM hidden units.", ge=1, le=512)
+    learning_rate: float = Field(default=0.01, description="Adam learning rate.", gt=0, le=1)
+    epochs: int = Field(default=15, description="Passes over the training windows (first pass).", ge=1, le=10_000)
+    batch_size: int = Field(default=32, description="Windows per optimizer step.", ge=1, le=100_000)
+    members: int = Field(
+        default=5, description="Seed-ensemble members per region; the forecast is their mean.", ge=1, le=100
+    )
+    robust_z: float = Field(
+        default=2.58,
+        description="Second pass: training windows whose standardised first-pass residual |z| exceeds this are "
+        "down-weighted by (robust_z / z)^2 (Farrington / Noufaily reweighting), so past outbreaks do not teach "
+        "the model to expect them.",
+        gt=0,
+    )
+    robust_epochs: int = Field(
+        default=5,
+        description="Epochs of the reweighted second pass, continued from the first pass's weights; 0 = no "
+        "second pass.",
+        ge=0,
+        le=10_000,
+    )
+    refit_days: int = Field(
+        default=7,
+        description="Walk-forward cadence: a model fitted on the days before d forecasts d .. d + refit_days - 1 "
+        "(the retrain policy when_stale with max_age_days 7).",
+        ge=1,
+        le=365,
+    )
+    refit_epochs: int = Field(
+        default=0,
+        description="0: every refit trains from fresh initial weights for `epochs`. > 0: warm start, a refit continues "
+        "the region's previous fit for this many epochs on all its windows to date (the first fit trains `epochs`).",
+        ge=0,
+        le=10_000,
+    )
+    max_train_days: int = Field(
+        default=0,
+        description="Only windows of the last this many days before a refit are trained on (0 = all history): "
+        "bounds the cost for long series and follows regime changes.",
+        ge=0,
+    )
+    min_windows: int = Field(
+        default=20, description="Fewest complete training windows before a region's first fit.", ge=1
+    )
+    residual_target: bool = Field(
+        default=False,
+        description="The network forecasts the departure of log1p(target) from the target's robust level (needs "
+        "level_lambda > 0); with False it forecasts the scaled log1p(target) itself.",
+    )
+    bias_factor: bool = Field(
+        default=True,
+        description="Rescale each fit's forecasts by sum(target) / sum(fitted) over its own training days (the model "
+        "forecasts log counts, i.e. about the median; this makes it a mean).",
+    )
+    level_lambda: float = Field(
+        default=0.1,
+        description="Weight of today in the robust exponential level of the target and the driver given to the model "
+        "as two extra features (a long-memory summary of the same past days); 0 = no level features and raw target "
+        "inputs.",
+        ge=0,
+        le=1,
+    )
+    input_clip_z: float = Field(
+        default=2.58,
+        description="The target's inputs (and its level) take each day at most this many robust sd from the level "
+        "(a past outbreak enters the model's inputs clipped); 0 = no clipping.",
+        ge=0,
+    )
+
+
 class ComputeConfig(_Frozen):
     regions_per_chunk: int = Field(
         default=512,
@@ -256,9 +340,10 @@ class DetectConfig(_Frozen):
     """
 
     decider: DetectorName = Field(
-        default="lstm_ewma",
+        default="forecast_ewma",
         description="Detector whose verdict is the report's is_hotspot (all detectors run and are stored; the "
-        "study's 10 % rule stays in study_hotspot), for daily data. Chosen by the backtest; see docs/methods.md.",
+        "study's 10 % rule stays in study_hotspot), for daily data. Chosen by a rule fixed in advance on the "
+        "backtest's design seeds; see docs/methods.md. lstm_ewma was the default before the forecaster.",
     )
     decider_weekly: DetectorName = Field(
         default="farrington",
@@ -315,19 +400,39 @@ class DetectConfig(_Frozen):
         "well-calibrated detector near alpha_alarm per day; 'warning' also flags yellow days. The reported "
         "lower/upper band is the central (1 - alpha) predictive interval of this level.",
     )
-    sides: Literal["each", "two-sided", "surge", "drop"] = Field(
-        default="each",
-        description="Which departures are tested, and at what level. 'each' (default): surges and drops are "
-        "tested separately, each one-sided at alpha (p_value = the smaller one-sided p; direction says which), so "
-        "a hotspot (surge, see hotspot_direction) is an ESSENCE-style one-sided p < alpha_alarm. 'two-sided': "
-        "each side at alpha/2 (p_value = 2 x the smaller one-sided p). 'surge' or 'drop': only that side, at alpha.",
+    direction: Literal["both", "surge", "drop"] = Field(
+        default="both",
+        description="Which departures are hotspots. 'both' (default): a surge or a drop that the forecast does not "
+        "explain, each side tested at alpha / 2 so the false-alarm rate stays alpha per day (the direction column "
+        "says which); 'surge': an excess of cases only, as in EARS, ESSENCE and Farrington (drop alerts are still "
+        "reported, not counted); 'drop': a shortfall only. EARS and Farrington look for surges by design; the "
+        "study's rule (seed) is unsigned.",
     )
-    hotspot_direction: Literal["surge", "drop", "both"] = Field(
-        default="surge",
-        description="Which alerts of the calibrated and EWMA detectors count as hotspots. 'surge' (default): a "
-        "hotspot is an excess of cases, as in EARS, ESSENCE and Farrington; drop alerts are still reported "
-        "(severity, direction, note) but are not hotspots. The study's rule (seed) is unaffected.",
+    sides: Literal["each", "two-sided", "surge", "drop"] | None = Field(
+        default=None,
+        description="Advanced, overrides what direction implies (empty: 'two-sided' for both, 'each' otherwise). "
+        "'each': surges and drops tested separately, each one-sided at alpha (p_value = the smaller one-sided p); "
+        "'two-sided': each side at alpha/2 (p_value = 2 x the smaller one-sided p); 'surge' or 'drop': only that "
+        "side, at alpha.",
     )
+    hotspot_direction: Literal["surge", "drop", "both"] | None = Field(
+        default=None,
+        description="The earlier name of direction, kept so that old configs still run: when set, it decides which "
+        "alerts count as hotspots (empty: direction).",
+    )
+
+    @property
+    def test_sides(self) -> str:
+        """The sides the calibrated, EWMA and forecast detectors test: ``sides``, or what ``direction`` implies."""
+        if self.sides is not None:
+            return self.sides
+        return "two-sided" if self.counted_direction == "both" else "each"
+
+    @property
+    def counted_direction(self) -> str:
+        """Which alerts count as hotspots: ``hotspot_direction`` when set, else ``direction``."""
+        return self.hotspot_direction or self.direction
+
     calibration_window_days: int = Field(
         default=28,
         description="Rolling past-only window (days before the scored day) whose forecast residuals estimate the "
@@ -406,6 +511,29 @@ class DetectConfig(_Frozen):
         le=1,
     )
 
+    ewma_null: Literal["ar1", "ar1_or_empirical"] = Field(
+        default="ar1",
+        description="Null sd of naive_ewma and lstm_ewma: 'ar1', the AR(1)-corrected formula; 'ar1_or_empirical', "
+        "the larger of that and the robust sd (1.4826 MAD) of the EWMA over the calibration window (past days only).",
+    )
+
+    # --- the driver-conditioned forecaster's detectors (tasks/forecast.py) ----------------------
+    forecast_calibration_window_days: int = Field(
+        default=84,
+        description="calibration_window_days of forecast_calibrated and forecast_ewma: past days whose residuals "
+        "give the bias factor and NB dispersion of the forecaster's predictive distribution.",
+        ge=3,
+        le=730,
+    )
+    forecast_spread: bool = Field(
+        default=False,
+        description="Add the ensemble members' variance (in counts) to each day's predictive variance of the "
+        "forecast detectors (the dispersion is then estimated net of it).",
+    )
+    forecast_ewma_null: Literal["ar1", "ar1_or_empirical"] = Field(
+        default="ar1_or_empirical", description="ewma_null of forecast_ewma."
+    )
+
     farrington: FarringtonConfig = Field(
         default_factory=FarringtonConfig,
         description="The improved Farrington detector (needs b years of history in the data's own periods).",
@@ -432,6 +560,10 @@ class PipelineConfig(_Frozen):
     ingest: IngestConfig = Field(default_factory=IngestConfig, description="Reading and canonicalising input.")
     validation: ValidateConfig = Field(default_factory=ValidateConfig, description="Data quality gate.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="LSTM model and optimizer.")
+    forecast: ForecastConfig = Field(
+        default_factory=ForecastConfig,
+        description="The driver-conditioned forecaster whose forecasts the forecast_* detectors score.",
+    )
     retrain: RetrainConfig = Field(default_factory=RetrainConfig, description="When a new model is trained.")
     compute: ComputeConfig = Field(
         default_factory=ComputeConfig, description="Where and in what chunks region models are trained."
@@ -440,62 +572,3 @@ class PipelineConfig(_Frozen):
     detect: DetectConfig = Field(
         default_factory=DetectConfig, description="Hotspot detectors and which one decides is_hotspot."
     )
-
-
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc if not str(part).startswith("function-"))
-
-
-def describe_errors(error: ValidationError, overrides: dict[str, Any] | None = None) -> str:
-    """A pydantic error -> one line per problem naming the key, the value given and the rule broken."""
-    lines = []
-    for item in error.errors():
-        key = _dotted(item["loc"])
-        value = (overrides or {}).get(key, item.get("input"))
-        shown = f" = {value!r}" if key and not isinstance(value, dict) else ""
-        lines.append(f"{key or 'config'}{shown}: {item['msg'].removeprefix('Value error, ')}")
-    return "; ".join(lines)
-
-
-def _known_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
-    keys = []
-    for name, value in data.items():
-        keys.append(prefix + name)
-        if isinstance(value, dict):
-            keys += _known_keys(value, f"{prefix}{name}.")
-    return keys
-
-
-def apply_overrides(config: PipelineConfig, overrides: dict[str, Any]) -> PipelineConfig:
-    """Return a copy of ``config`` with dotted-key overrides, e.g. ``{"train.epochs": 5}``.
-
-    A section may be given as a whole dict, merged into it (``{"train": {"epochs": 5}}``). Values
-    are validated by the models; an unknown key or a bad value raises ``ValueError`` whose one-line
-    message names the key, the value and the rule.
-    """
-    data = config.model_dump()
-    for dotted, value in overrides.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        known = True
-        for part in parents:
-            if not isinstance(node.get(part), dict):
-                known = False
-                break
-            node = node[part]
-        if not known or leaf not in node:
-            close = difflib.get_close_matches(dotted, _known_keys(data), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise ValueError(f"unknown config key {dotted!r}{hint}")
-        if isinstance(node[leaf], dict):
-            if not isinstance(value, dict):
-                fields = ", ".join(f"{dotted}.{name}" for name in list(node[leaf])[:4])
-                raise ValueError(f"{dotted} is a section, not a value; set its fields ({fields}, ...) or give a JSON "
-                                 "object")  # fmt: skip
-            node[leaf] = node[leaf] | value
-        else:
-            node[leaf] = value
-    try:
-        return PipelineConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ValueError(describe_errors(exc, overrides)) from None

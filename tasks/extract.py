@@ -23,7 +23,14 @@ from tasks.detectors.registry import NAMES
 from tasks.detectors.run import run_detectors
 from tasks.detectors.schema import OUTPUT_COLUMNS, DetectorConfig, detector_config
 from tasks.results import Extracted, Predicted
-from tasks.schemas import DETECTION_COLUMNS, HOTSPOT_COLUMNS, MODEL_COLUMNS, STUDY_COLUMNS, UNSCORED_COLUMNS
+from tasks.schemas import (
+    DETECTION_COLUMNS,
+    DRIVER_DETECTOR,
+    HOTSPOT_COLUMNS,
+    MODEL_COLUMNS,
+    STUDY_COLUMNS,
+    UNSCORED_COLUMNS,
+)
 from tasks.stage import Stage, run_stage
 from tasks.store import ArtifactStore
 
@@ -99,6 +106,24 @@ def detector_inputs(
     """Long predictions of one region -> (frame ``(T, 3)`` date, actual, driver on the full calendar of its
     periods, forecast ``(T,)`` the LSTM's prediction of the target in counts). Absent periods become NaN rows."""
     rows = predictions[predictions["region"] == region]
+    return _inputs(rows, region, frequency)
+
+
+def ensemble_inputs(forecasts: pd.DataFrame | None, region: str, dates: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The forecaster's ``(T,)`` mean and spread of one region on the detectors' calendar ``dates`` (NaN where
+    it has none, and everywhere without a forecasts table)."""
+    n = len(dates)
+    if forecasts is None or not len(forecasts):
+        return np.full(n, np.nan), np.full(n, np.nan)
+    rows = forecasts[forecasts["region"] == region].set_index("date").reindex(pd.DatetimeIndex(dates))
+    return (
+        rows["forecast"].to_numpy(dtype="float64", na_value=np.nan),
+        rows["forecast_spread"].to_numpy(dtype="float64", na_value=np.nan),
+    )
+
+
+def _inputs(rows: pd.DataFrame, region: str, frequency: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """:func:`detector_inputs` on the rows of one region."""
     by_role = {role: part.set_index("date") for role, part in rows.groupby("role")}
     if "target" not in by_role:
         raise ValueError(f"no target predictions for region {region!r}")
@@ -116,16 +141,37 @@ def detector_inputs(
     return frame, target["predicted"].to_numpy(dtype="float64", na_value=np.nan)
 
 
-def detect_all(predictions: pd.DataFrame, config: DetectorConfig) -> pd.DataFrame:
-    """Long predictions -> detections (DETECTION_COLUMNS): every detector, every region, every period
-    (``config.period``: days or weeks)."""
+def driver_anomaly(frame: pd.DataFrame, config: DetectorConfig) -> np.ndarray:
+    """``(T,)`` what the driver series itself did each period, scored by DRIVER_DETECTOR as if it were the
+    target: "surge" or "drop" (an alert that counts as a hotspot under ``direction``), "none", or "" where the
+    driver has no value. Tells an outbreak seen in both series (the driver explains the target) apart from one
+    the driver does not show."""
+    driver = frame["driver"].to_numpy(dtype="float64")
+    out = np.full(driver.shape[0], "", dtype=object)
+    if not np.isfinite(driver).any():
+        return out
+    rows = run_detectors(frame.assign(actual=driver), [DRIVER_DETECTOR], None, config)
+    flagged = rows["is_hotspot"].to_numpy(dtype=bool)
+    out[np.isfinite(driver)] = "none"
+    out[flagged] = rows["direction"].to_numpy()[flagged]
+    return out
+
+
+def detect_all(
+    predictions: pd.DataFrame, config: DetectorConfig, forecasts: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Long predictions (and the forecaster's FORECAST_COLUMNS table) -> detections (DETECTION_COLUMNS):
+    every detector, every region, every period (``config.period``: days or weeks)."""
     frequency = "weekly" if config.period == "week" else "daily"
     parts = []
+    by_region = dict(iter(forecasts.groupby("region", sort=False))) if forecasts is not None else {}
     for region, rows in predictions.groupby("region", sort=True):
-        frame, forecast = detector_inputs(rows, str(region), frequency)
-        detected = run_detectors(frame, list(NAMES), forecast, config)
+        frame, forecast = _inputs(rows, str(region), frequency)
+        ensemble = ensemble_inputs(by_region.get(region), str(region), frame["date"])
+        detected = run_detectors(frame, list(NAMES), forecast, config, ensemble=ensemble)
         detected.insert(1, "region", str(region))
         detected["driver"] = np.tile(frame["driver"].to_numpy(), len(NAMES))
+        detected["driver_anomaly"] = np.tile(driver_anomaly(frame, config), len(NAMES))
         parts.append(detected)
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in DETECTION_COLUMNS})
@@ -134,15 +180,19 @@ def detect_all(predictions: pd.DataFrame, config: DetectorConfig) -> pd.DataFram
     return out.astype({"region": "str", "detector": "str", "direction": "str", "severity": "str", "note": "str"})
 
 
-def apply_verdicts(study: pd.DataFrame, detections: pd.DataFrame, decider: str) -> pd.DataFrame:
-    """Study table (STUDY_COLUMNS + MODEL_COLUMNS) + detections -> HOTSPOT_COLUMNS, one row per study row.
+def apply_verdicts(
+    study: pd.DataFrame, detections: pd.DataFrame, decider: str, forecasts: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Study table (STUDY_COLUMNS + MODEL_COLUMNS) + detections (+ the forecaster's FORECAST_COLUMNS) ->
+    HOTSPOT_COLUMNS, one row per study row.
 
     ``study_hotspot`` keeps the study's verdict; ``is_hotspot`` and the numbers become the
     ``decider``'s; ``agreeing`` lists every detector that flags the day (registry order, comma-separated);
-    ``note`` adds the decider's note, prefixed with its name.
+    ``note`` adds the decider's note, prefixed with its name; DRIVER_COLUMNS say what the driver did.
     """
     keys = ["region", "date"]
-    chosen = detections.loc[detections["detector"] == decider, [*keys, *OUTPUT_COLUMNS[3:]]]
+    columns = [*keys, *OUTPUT_COLUMNS[3:], *(["driver_anomaly"] if "driver_anomaly" in detections else [])]
+    chosen = detections.loc[detections["detector"] == decider, columns]
     flagged = detections[detections["is_hotspot"]]
     agreeing = (
         flagged.assign(order=flagged["detector"].map({name: i for i, name in enumerate(NAMES)}))
@@ -163,6 +213,26 @@ def apply_verdicts(study: pd.DataFrame, detections: pd.DataFrame, decider: str) 
     decider_note = decider_note.where(decider_note == "", decider + ": " + decider_note)
     joined = ["; ".join(part for part in pair if part) for pair in zip(out["study_note"], decider_note, strict=True)]
     out["note"] = pd.Series(joined, index=out.index, dtype="str")
+    if "driver_anomaly" not in out:  # detections written before the column existed
+        out["driver_anomaly"] = ""
+    out["driver_anomaly"] = out["driver_anomaly"].fillna("").astype("str")
+    if forecasts is not None and len(forecasts):
+        parts = forecasts[[*keys, "driver_effect", "forecast_on", "forecast_note"]]
+        out = out.merge(parts, on=keys, how="left", validate="one_to_one")
+        # A region whose forecaster could not use the driver says so where trained_on is explained.
+        fallback = (out["forecast_on"] == "target") & (out["forecast_note"].fillna("") != "")
+        reason = out["forecast_note"].fillna("").astype("str")
+        model_note = out["model_note"].fillna("").astype("str")
+        same = [bool(r) and r in m for r, m in zip(reason, model_note, strict=True)]
+        extra = "forecaster on the target's own history: " + reason
+        joined = (model_note + "; ").where(model_note != "", "") + extra
+        # The same reason as the study model's: say so once.
+        joined = joined.where(~pd.Series(same, index=out.index), model_note + " (the forecaster too)")
+        out["model_note"] = model_note.where(~fallback, joined)
+        out = out.drop(columns="forecast_note")
+    else:
+        out = out.assign(driver_effect=np.nan, forecast_on="none")
+    out["forecast_on"] = out["forecast_on"].fillna("none").astype("str")
     return out[HOTSPOT_COLUMNS].reset_index(drop=True)
 
 
@@ -188,11 +258,12 @@ def extract(
 
     def compute() -> Extracted:
         frame = store.load_table(predicted.predictions)
+        forecasts = store.load_table(predicted.forecasts) if predicted.forecasts else None
         settings = detector_config(detect, config.threshold_pct, frequency)
         study, unscored = extract_hotspots(frame, config.threshold_pct, look_back, settings.period)
-        detections = detect_all(frame, settings)
+        detections = detect_all(frame, settings, forecasts)
         decider = detect.decider_for(frequency)
-        report = apply_verdicts(study, detections, decider)
+        report = apply_verdicts(study, detections, decider, forecasts)
         hot = report[report["is_hotspot"]]
         logger.info(
             "extract: %d days scored, %d days not scored; %s flags %d (%s); the study's rule (deviation > %.1f %%) "
@@ -209,7 +280,7 @@ def extract(
 
     return run_stage(
         store, run_date, STAGE, Extracted,
-        inputs={"predictions": predicted.predictions},
+        inputs={"predictions": predicted.predictions, "forecasts": predicted.forecasts},
         settings={"extract": config, "detect": detect, "look_back": look_back, "frequency": frequency},
         compute=compute, logger=logger,
     )  # fmt: skip

@@ -9,7 +9,12 @@ The reference study trains one ``LSTM(4) -> Dense(1)`` per series with Adam and 
   (all of them when no progress callback is given), with backpropagation through the two time
   steps written out and Keras' Adam written out per series, so that series which have run out of
   batches are masked (weights, moments and step counter untouched);
-* chunks the series axis (``chunk_size``) so graph memory is bounded for any S.
+* chunks the series axis (``chunk_size``) so graph memory is bounded for any S;
+* takes F input features per time step (X[s] of shape (N, look_back, F); the study's F = 1 keeps its
+  (N, look_back) windows, its (S, 4H) kernel and its exact graph) and optional per-window sample
+  weights (series s's loss on a batch = sum(w * squared error) / windows in the batch, as Keras'
+  ``sample_weight`` with the default reduction; a window of weight 0 is dropped before batching, so
+  it changes nothing at all).
 
 Randomness never depends on which other series are trained alongside: initial weights come from
 a NumPy generator seeded with ``(seed, series index)`` (Keras' default initializer distributions)
@@ -25,7 +30,6 @@ The Keras model that holds trained weights (layers, save, load, predict) is :mod
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,15 +38,34 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from tasks.config import TrainConfig
+from tasks.lstm_keys import (  # noqa: F401 - part of this module's interface (callers use lstm.series_id etc.)
+    _GOLDEN,
+    _MIX_1,
+    _MIX_2,
+    SHUFFLES,
+    _seed_i64,
+    _seed_u64,
+    chunk_bounds,
+    series_id,
+    shuffle_order,
+    sort_shuffle_order,
+)
+from tasks.lstm_layout import (  # noqa: F401 - part of this module's interface
+    WEIGHT_NAMES,
+    Weights,
+    _pack,
+    _unpack,
+    _weight_tail_shapes,
+    features_of,
+    n_parameters,
+)
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 ADAM_EPSILON = 1e-7  # keras.optimizers.Adam default; the study does not change it
 PROGRESS_EVERY = 5  # epochs per compiled block when a progress callback is given
-WEIGHT_NAMES = ("kernel", "recurrent_kernel", "bias", "head_kernel", "head_bias")
 
-Weights = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 # -- plain NumPy helpers (no TensorFlow) -------------------------------------------------
 
@@ -52,52 +75,25 @@ def steps_per_epoch(n_windows: Sequence[int] | np.ndarray, batch_size: int) -> n
     return -(-np.asarray(n_windows, dtype="int64") // batch_size)
 
 
-def chunk_bounds(n_series: int, chunk_size: int) -> list[tuple[int, int]]:
-    """[(lo, hi), ...] half-open ranges of consecutive chunks covering n_series (in process and on Dask alike)."""
-    return [(lo, min(lo + chunk_size, n_series)) for lo in range(0, n_series, chunk_size)]
-
-
-def _seed_u64(seed: int) -> int:
-    return seed % (1 << 64)
-
-
-def _seed_i64(seed: int) -> int:
-    # RandomIndexShuffle takes int64 seeds; wrap the config seed so any Python int works.
-    return (seed + (1 << 63)) % (1 << 64) - (1 << 63)
-
-
-def shuffle_order(n_windows: int, seed: int, series_id: int, epoch: int) -> np.ndarray:
-    """(n_windows,) int64: the order in which the engine visits a series' windows in a 0-based epoch.
-
-    The same stateless op and key (seed, series id, epoch) as inside the engine; exposed so that the
-    engine can be checked step by step against plain Keras.
-    """
-    import tensorflow as tf
-
-    index = tf.range(n_windows, dtype=tf.int64)
-    keys = tf.constant([[_seed_i64(seed), series_id, epoch]] * n_windows, tf.int64)
-    limit = tf.fill([n_windows], tf.constant(n_windows - 1, tf.int64))
-    return tf.raw_ops.RandomIndexShuffle(index=index, seed=keys, max_index=limit).numpy()
-
-
-def initial_weights(config: TrainConfig, series_ids: Sequence[int] | np.ndarray) -> Weights:
+def initial_weights(config: TrainConfig, series_ids: Sequence[int] | np.ndarray, features: int = 1) -> Weights:
     """Keras-default initial weights for the given series, each from its own ``(seed, series id)`` generator.
 
     Same distributions as ``LSTM(units)`` and ``Dense(1)``: glorot-uniform input kernel, orthogonal
     recurrent kernel, zero bias with forget-gate bias 1, glorot-uniform head, zero head bias.
-    Returns kernel (S, 4H), recurrent_kernel (S, H, 4H), bias (S, 4H), head_kernel (S, H), head_bias (S,).
+    Returns kernel (S, 4H) for one feature or (S, F, 4H), recurrent_kernel (S, H, 4H), bias (S, 4H),
+    head_kernel (S, H), head_bias (S,). For F = 1 the draws are the same as before F existed.
     """
     ids = np.asarray(series_ids, dtype="int64")
     h = config.units
     s = ids.size
-    kernel = np.empty((s, 4 * h))
+    kernel = np.empty((s, features, 4 * h))
     normals = np.empty((s, 4 * h, h))
     head = np.empty((s, h))
-    kernel_limit = math.sqrt(6.0 / (1 + 4 * h))  # fan_in = 1 feature, fan_out = 4H
+    kernel_limit = math.sqrt(6.0 / (features + 4 * h))  # fan_in = F features, fan_out = 4H
     head_limit = math.sqrt(6.0 / (h + 1))
-    for row, series_id in enumerate(ids):
-        rng = np.random.default_rng([_seed_u64(config.seed), int(series_id)])
-        kernel[row] = rng.uniform(-kernel_limit, kernel_limit, 4 * h)
+    for row, key in enumerate(ids):
+        rng = np.random.default_rng([_seed_u64(config.seed), int(key)])
+        kernel[row] = rng.uniform(-kernel_limit, kernel_limit, (features, 4 * h))
         normals[row] = rng.standard_normal((4 * h, h))
         head[row] = rng.uniform(-head_limit, head_limit, h)
     # Orthogonal initializer as Keras does it: QR of a (4H, H) normal matrix, column signs fixed by
@@ -107,6 +103,8 @@ def initial_weights(config: TrainConfig, series_ids: Sequence[int] | np.ndarray)
     recurrent = np.swapaxes(q, 1, 2)
     bias = np.zeros((s, 4 * h))
     bias[:, h : 2 * h] = 1.0  # unit_forget_bias=True
+    if features == 1:
+        kernel = kernel[:, 0]  # the study's shape, so its saved models and registry entries stay valid
     return (
         kernel.astype("float32"),
         recurrent.astype("float32"),
@@ -120,7 +118,7 @@ def initial_weights(config: TrainConfig, series_ids: Sequence[int] | np.ndarray)
 
 
 class _Step(NamedTuple):
-    """What the backward pass needs from one LSTM time step (all (S, M, H) but x_t (S, M))."""
+    """What the backward pass needs from one LSTM time step (all (S, M, H) but x_t: (S, M) or (S, M, F))."""
 
     x_t: Any
     h_prev: Any  # None at the first step (zero state)
@@ -133,20 +131,36 @@ class _Step(NamedTuple):
 
 
 def _lstm_steps(kernel: Any, recurrent: Any, bias: Any, x: Any) -> tuple[Any, list[_Step]]:
-    """S grouped LSTM cells: x (S, M, L) -> (last hidden state (S, M, H), per-step cache).
+    """S grouped LSTM cells: x (S, M, L) with kernel (S, 4H), or (S, M, L, F) with kernel (S, F, 4H)
+    -> (last hidden state (S, M, H), per-step cache).
 
     Same order of operations as keras.layers.LSTM (implementation 2): z = x k + h R + b split into
     gates i, f, c, o; the zero initial state is skipped, which changes no value (0 + a and f * 0 are
     exact). Written with keras.ops so the Keras layers and the training engine share it.
+
+    With F > 1 the input projection of all look_back steps is one batched matmul (S, M L, F) @ (S, F, 4H)
+    rather than one per step: a batched matmul of S tiny matrices costs about the same per matrix
+    whatever its size, so fewer, larger products are cheaper (broadcast-multiply-and-sum forms were
+    measured slower still: TensorFlow's broadcasting Mul is slow). The study's F = 1 path is unchanged,
+    so its results do not move by a bit.
     """
     from keras import ops
 
-    kernel = ops.expand_dims(kernel, 1)  # (S, 1, 4H)
+    one_feature = len(x.shape) == 3
+    if one_feature:
+        kernel = ops.expand_dims(kernel, 1)  # (S, 1, 4H)
+        inputs = None
+    else:
+        # Input projection of every time step at once: (S, M L, F) @ (S, F, 4H) -> (S, M, L, 4H).
+        s_, m_, l_, f_ = ops.shape(x)
+        projected = ops.matmul(ops.reshape(x, (s_, m_ * l_, f_)), kernel)
+        inputs = ops.unstack(ops.reshape(projected, (s_, m_, l_, ops.shape(kernel)[-1])), axis=2)
     bias = ops.expand_dims(bias, 1)
     h = c = None
     cache = []
-    for x_t in ops.unstack(x, axis=2):  # look_back is static: unrolled at trace time
-        z = ops.expand_dims(x_t, -1) * kernel  # one input feature: x @ kernel is a broadcast product
+    for step, x_t in enumerate(ops.unstack(x, axis=2)):  # look_back is static: unrolled at trace time
+        # One input feature: x @ kernel is a broadcast product; F > 1: the projection computed above.
+        z = ops.expand_dims(x_t, -1) * kernel if inputs is None else inputs[step]
         if h is not None:
             z = z + ops.matmul(h, recurrent)
         z = z + bias
@@ -179,11 +193,13 @@ def _backward(weights: Sequence[Any], h_last: Any, cache: list[_Step], d_pred: A
     import tensorflow as tf
 
     _, recurrent, _, head_kernel, _ = weights
+    one_feature = len(cache[0].x_t.shape) == 2
     d_head_kernel = tf.reduce_sum(h_last * d_pred[..., tf.newaxis], axis=1)  # (S, H)
     d_head_bias = tf.reduce_sum(d_pred, axis=1)  # (S,)
     dh = d_pred[..., tf.newaxis] * head_kernel[:, tf.newaxis, :]  # (S, M, H)
     dc_next = None
     d_kernel = d_bias = d_recurrent = None
+    dz_steps, h_steps = [], []  # F > 1: kernel and recurrent gradients over all steps at once, after the loop
     for step in reversed(cache):
         dc = dh * step.o * (1 - step.tanh_c * step.tanh_c)
         if dc_next is not None:
@@ -193,15 +209,31 @@ def _backward(weights: Sequence[Any], h_last: Any, cache: list[_Step], d_pred: A
         d_g = dc * step.i * (1 - step.g * step.g)
         d_o = dh * step.tanh_c * step.o * (1 - step.o)
         dz = tf.concat([d_i, d_f, d_g, d_o], axis=-1)  # (S, M, 4H)
-        dk = tf.reduce_sum(dz * step.x_t[..., tf.newaxis], axis=1)
         db = tf.reduce_sum(dz, axis=1)
-        d_kernel = dk if d_kernel is None else d_kernel + dk
         d_bias = db if d_bias is None else d_bias + db
+        if one_feature:
+            dk = tf.reduce_sum(dz * step.x_t[..., tf.newaxis], axis=1)  # (S, 4H)
+            d_kernel = dk if d_kernel is None else d_kernel + dk
+        else:
+            dz_steps.append(dz)
         if step.h_prev is not None:
-            dr = tf.matmul(step.h_prev, dz, transpose_a=True)  # (S, H, 4H)
-            d_recurrent = dr if d_recurrent is None else d_recurrent + dr
+            if one_feature:
+                dr = tf.matmul(step.h_prev, dz, transpose_a=True)  # (S, H, 4H)
+                d_recurrent = dr if d_recurrent is None else d_recurrent + dr
+            else:
+                h_steps.append(step.h_prev)
             dh = tf.matmul(dz, recurrent, transpose_b=True)
             dc_next = dc * step.f
+    if not one_feature:
+        # One (S, F, M L) @ (S, M L, 4H) product for the kernel and one for the recurrent kernel, instead of
+        # one per step (see _lstm_steps on the cost of batched matmuls).
+        x = tf.concat([step.x_t for step in cache], axis=1)  # (S, L M, F), steps oldest first
+        dz_all = tf.concat(dz_steps[::-1], axis=1)  # (S, L M, 4H), same order
+        d_kernel = tf.matmul(x, dz_all, transpose_a=True)  # (S, F, 4H)
+        if h_steps:
+            m = tf.shape(dz_steps[0])[1]
+            h_all = tf.concat(h_steps[::-1], axis=1)  # (S, (L - 1) M, H): the states entering steps 2..L
+            d_recurrent = tf.matmul(h_all, dz_all[:, m:], transpose_a=True)  # (S, H, 4H)
     if d_recurrent is None:  # look_back 1: the recurrent kernel never meets a non-zero state
         d_recurrent = tf.zeros_like(recurrent)
     return [d_kernel, d_recurrent, d_bias, d_head_kernel, d_head_bias]
@@ -212,47 +244,43 @@ def _backward(weights: Sequence[Any], h_last: Any, cache: list[_Step], d_pred: A
 _ENGINES: dict[tuple[Any, ...], Any] = {}
 
 
-def _weight_tail_shapes(config: TrainConfig) -> list[tuple[int, ...]]:
-    """Per-series weight shapes in WEIGHT_NAMES order (the leading series axis left out)."""
-    h = config.units
-    return [(4 * h,), (h, 4 * h), (4 * h,), (h,), ()]
-
-
-def _pack(weights: Sequence[np.ndarray]) -> np.ndarray:
-    """Weights in WEIGHT_NAMES order, each (S, ...) -> one (S, n_params) float32 array."""
-    return np.concatenate([np.asarray(w, dtype="float32").reshape(len(w), -1) for w in weights], axis=1)
-
-
-def _unpack(packed: np.ndarray, config: TrainConfig) -> list[np.ndarray]:
-    """Inverse of ``_pack``: (S, n_params) -> weights in WEIGHT_NAMES order."""
-    out, start = [], 0
-    for shape in _weight_tail_shapes(config):
-        size = math.prod(shape)
-        out.append(packed[:, start : start + size].reshape(len(packed), *shape))
-        start += size
-    return out
-
-
-def _engine(config: TrainConfig) -> Any:
+def _engine(config: TrainConfig, features: int = 1, weighted: bool = False, shuffle: str = "index") -> Any:
     """The compiled training block for this model shape and optimizer, traced once per process.
 
-    Signature: (x (S, P, L), y (S, P), n (S,), series_ids (S,), seed, first_epoch, n_epochs,
-    theta, m, v (S, n_params), t (S,)) -> (theta, m, v, t, losses (n_epochs, S)); P is a multiple of
-    the batch. The weights travel packed in one (S, n_params) tensor, so Adam is a dozen graph ops per
+    Signature: (x (S, P, L) or (S, P, L, F), y (S, P), w (S, P), n (S,), series_ids (S,), seed, first_epoch,
+    n_epochs, theta, m, v (S, n_params), t (S,)) -> (theta, m, v, t, losses (n_epochs, S)); P is a multiple
+    of the batch. The weights travel packed in one (S, n_params) tensor, so Adam is a dozen graph ops per
     step instead of a dozen per weight tensor: at this model size op count, not arithmetic, sets the pace.
+    ``w`` (per-window sample weights) is read only by the ``weighted`` graph; the unweighted one is the
+    study's graph op for op, so its results do not move by a bit. ``shuffle``: see :data:`SHUFFLES`.
     """
-    key = (config.look_back, config.units, config.batch_size, config.learning_rate, config.beta_1, config.beta_2)
+    key = (
+        config.look_back, config.units, config.batch_size, config.learning_rate, config.beta_1, config.beta_2,
+        features, weighted, shuffle,
+    )  # fmt: skip
     if key in _ENGINES:
         return _ENGINES[key]
     import tensorflow as tf
 
     batch = config.batch_size
     lr, beta_1, beta_2 = config.learning_rate, config.beta_1, config.beta_2
-    shapes = _weight_tail_shapes(config)
+    shapes = _weight_tail_shapes(config, features)
     n_params = sum(math.prod(shape) for shape in shapes)
     f32, i64 = tf.float32, tf.int64
+    x_shape = [None, None, config.look_back] if features == 1 else [None, None, config.look_back, features]
+    head = _dense_head
+    u64 = tf.uint64
+
+    def mix(z: tf.Tensor) -> tf.Tensor:
+        # _splitmix64 on uint64 tensors (TensorFlow's uint64 multiply wraps, as NumPy's does).
+        z = z + tf.constant(_GOLDEN, u64)
+        z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, tf.constant(30, u64))) * tf.constant(_MIX_1, u64)
+        z = tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, tf.constant(27, u64))) * tf.constant(_MIX_2, u64)
+        return tf.bitwise.bitwise_xor(z, tf.bitwise.right_shift(z, tf.constant(31, u64)))
+
     signature = [
-        tf.TensorSpec([None, None, config.look_back], f32),
+        tf.TensorSpec(x_shape, f32),
+        tf.TensorSpec([None, None], f32),
         tf.TensorSpec([None, None], f32),
         tf.TensorSpec([None], i64),
         tf.TensorSpec([None], i64),
@@ -289,6 +317,7 @@ def _engine(config: TrainConfig) -> Any:
     def train_block(
         x: tf.Tensor,
         y: tf.Tensor,
+        w: tf.Tensor,
         n: tf.Tensor,
         series_ids: tf.Tensor,
         seed: tf.Tensor,
@@ -309,11 +338,13 @@ def _engine(config: TrainConfig) -> Any:
         flat_index = tf.reshape(clipped, [-1])
         flat_max = tf.reshape(tf.broadcast_to(last, tf.shape(clipped)), [-1])
         n_f = tf.maximum(tf.cast(n, f32), 1.0)  # the idle row has no windows
+        seed_row = mix(tf.fill([s], tf.cast(seed, u64)))  # (S,), "sort" shuffle only
 
         def step(
             j: tf.Tensor,
             xs: tf.Tensor,
             ys: tf.Tensor,
+            ws: tf.Tensor,
             theta: tf.Tensor,
             m: tf.Tensor,
             v: tf.Tensor,
@@ -325,31 +356,44 @@ def _engine(config: TrainConfig) -> Any:
             active = lo < n  # (S,): series s still has a batch in this epoch
             weights = unpack(theta)
             h_last, cache = _lstm_steps(*weights[:3], xb)
-            err = _dense_head(h_last, *weights[3:]) - yb  # (S, B)
-            se = tf.square(err) * wb  # padded slots contribute nothing
-            # d loss_s / d pred for loss_s = sum(se_s) / count_s, series s's own batch MSE (the mean over the
+            err = head(h_last, *weights[3:]) - yb  # (S, B)
+            # Sample weights ride on the padding mask (1 x w is exact, so weights of 1 change no bit); the
+            # batch's divisor stays its count of windows, as Keras divides a weighted loss by the batch size.
+            sw = wb * ws[:, lo : lo + batch] if weighted else wb
+            se = tf.square(err) * sw  # padded slots contribute nothing
+            # d loss_s / d pred for loss_s = sum(w se_s) / count_s, series s's own batch MSE (the mean over the
             # windows it really has in this batch, as fit does for a last partial batch). Series share no
             # weights, so this is all of its gradient.
-            d_pred = 2.0 * err * wb / tf.maximum(tf.reduce_sum(wb, axis=1, keepdims=True), 1.0)
+            d_pred = 2.0 * err * sw / tf.maximum(tf.reduce_sum(wb, axis=1, keepdims=True), 1.0)
             grad = tf.concat(
                 [tf.reshape(g, [s, -1]) for g in _backward(weights, h_last, cache, d_pred)], axis=1
             )  # (S, n_params), packed like theta
             t = t + tf.cast(active, i64)
             theta, m, v = adam(active, tf.maximum(t, 1), theta, grad, m, v)
-            return j + 1, xs, ys, theta, m, v, t, sse + tf.reduce_sum(se, axis=1)
+            return j + 1, xs, ys, ws, theta, m, v, t, sse + tf.reduce_sum(se, axis=1)
 
         def epoch(
             e: tf.Tensor, theta: tf.Tensor, m: tf.Tensor, v: tf.Tensor, t: tf.Tensor, losses: tf.TensorArray
         ) -> tuple[Any, ...]:
             # This epoch's permutation of each series' own windows, keyed by (seed, series, epoch) only.
-            keys = tf.stack([tf.fill([s], seed), series_ids, tf.fill([s], first_epoch + e)], axis=1)  # (S, 3)
-            flat_keys = tf.reshape(tf.repeat(keys[:, tf.newaxis, :], p, axis=1), [-1, 3])
-            order = tf.raw_ops.RandomIndexShuffle(index=flat_index, seed=flat_keys, max_index=flat_max)
-            order = tf.reshape(order, tf.shape(clipped))
-            xs = tf.gather(x, order, batch_dims=1)  # (S, P, L) shuffled windows
+            if shuffle == "index":
+                keys = tf.stack([tf.fill([s], seed), series_ids, tf.fill([s], first_epoch + e)], axis=1)  # (S, 3)
+                flat_keys = tf.reshape(tf.repeat(keys[:, tf.newaxis, :], p, axis=1), [-1, 3])
+                order = tf.raw_ops.RandomIndexShuffle(index=flat_index, seed=flat_keys, max_index=flat_max)
+                order = tf.reshape(order, tf.shape(clipped))
+            else:
+                # sort_shuffle_order in graph form; padded positions (>= n) get +inf and stay last, in order.
+                row = mix(mix(seed_row ^ tf.cast(series_ids, u64)) ^ tf.cast(first_epoch + e, u64))  # (S,)
+                hashed = mix(row[:, tf.newaxis] ^ tf.cast(position, u64))  # (S, P)
+                keys = tf.cast(tf.bitwise.right_shift(hashed, tf.constant(11, u64)), tf.float64)
+                keys = tf.where(position < n[:, tf.newaxis], keys, tf.constant(np.inf, tf.float64))
+                order = tf.argsort(keys, axis=1, stable=True)
+            order = tf.cast(order, i64)
+            xs = tf.gather(x, order, batch_dims=1)  # (S, P, L[, F]) shuffled windows
             ys = tf.gather(y, order, batch_dims=1)
-            init = (tf.constant(0, i64), xs, ys, theta, m, v, t, tf.zeros([s], f32))
-            _, _, _, theta, m, v, t, sse = tf.while_loop(lambda j, *_: j < steps_max, step, init)
+            ws = tf.gather(w, order, batch_dims=1) if weighted else w
+            init = (tf.constant(0, i64), xs, ys, ws, theta, m, v, t, tf.zeros([s], f32))
+            _, _, _, _, theta, m, v, t, sse = tf.while_loop(lambda j, *_: j < steps_max, step, init)
             return e + 1, theta, m, v, t, losses.write(tf.cast(e, tf.int32), sse / n_f)
 
         losses = tf.TensorArray(f32, size=tf.cast(n_epochs, tf.int32))
@@ -372,6 +416,7 @@ class _Chunk:
     keys: Any
     x: Any
     y: Any
+    w: Any
     n: Any
     theta: Any
     m: Any
@@ -380,11 +425,17 @@ class _Chunk:
 
 
 def _make_chunk(
-    x_list: Sequence[np.ndarray], y_list: Sequence[np.ndarray], ids: np.ndarray, config: TrainConfig
+    x_list: Sequence[np.ndarray],
+    y_list: Sequence[np.ndarray],
+    ids: np.ndarray,
+    config: TrainConfig,
+    w_list: Sequence[np.ndarray] | None = None,
+    start: np.ndarray | None = None,
 ) -> _Chunk:
-    """Pad a chunk's windows to (rows, P, L) with P = max steps x batch (zeros, masked in the engine).
+    """Pad a chunk's windows to (rows, P, L[, F]) with P = max steps x batch (zeros, masked in the engine).
 
-    x_list[k], y_list[k] are the windows of series ``ids[k]`` (its seed key).
+    x_list[k], y_list[k] (and w_list[k], its sample weights) are the windows of series ``ids[k]`` (its seed key);
+    ``start`` (k, n_params) packed weights to continue from instead of the initial weights.
 
     A chunk of one series gets a second, idle row (no windows, never updated): TensorFlow's batched
     matmul takes another kernel for a batch of one, which changes the last bit of some gradients, and
@@ -396,22 +447,27 @@ def _make_chunk(
     n = np.zeros(rows, dtype="int64")
     n[: ids.size] = [len(part) for part in y_list]
     p = int(steps_per_epoch(n, config.batch_size).max()) * config.batch_size
-    x = np.zeros((rows, p, config.look_back), dtype="float32")
+    features = 1 if x_list[0].ndim == 2 else x_list[0].shape[2]
+    x = np.zeros((rows, p, *x_list[0].shape[1:]), dtype="float32")
     y = np.zeros((rows, p), dtype="float32")
+    w = np.ones((rows, 1 if w_list is None else p), dtype="float32")  # unread by the unweighted graph
     for row in range(ids.size):
         x[row, : n[row]] = x_list[row]
         y[row, : n[row]] = y_list[row]
+        if w_list is not None:
+            w[row, : n[row]] = w_list[row]
     keys = np.full(rows, -1, dtype="int64")  # the idle row's shuffle key; its order is never used
     keys[: ids.size] = ids
-    n_params = sum(math.prod(shape) for shape in _weight_tail_shapes(config))
+    n_params = n_parameters(config, features)
     theta = np.zeros((rows, n_params), dtype="float32")
-    theta[: ids.size] = _pack(initial_weights(config, ids))
+    theta[: ids.size] = _pack(initial_weights(config, ids, features)) if start is None else start
     zeros = tf.zeros((rows, n_params), tf.float32)
     return _Chunk(
         ids,
         tf.constant(keys),
         tf.constant(x),
         tf.constant(y),
+        tf.constant(w),
         tf.constant(n),
         tf.constant(theta),
         zeros,
@@ -420,22 +476,43 @@ def _make_chunk(
     )
 
 
-def _check_inputs(x_list: Sequence[np.ndarray], y_list: Sequence[np.ndarray], config: TrainConfig) -> tuple[list, list]:
+def _check_inputs(
+    x_list: Sequence[np.ndarray],
+    y_list: Sequence[np.ndarray],
+    config: TrainConfig,
+    w_list: Sequence[np.ndarray] | None = None,
+) -> tuple[list, list, list | None, int]:
+    """Checked float32 copies -> (xs, ys, ws or None, F); windows of weight 0 are dropped here."""
     if len(x_list) != len(y_list) or not x_list:
         raise ValueError(f"need one y per X and at least one series; got {len(x_list)} X and {len(y_list)} y")
-    xs, ys = [], []
+    if w_list is not None and len(w_list) != len(y_list):
+        raise ValueError(f"need one sample-weight array per series; got {len(w_list)} for {len(y_list)}")
+    first = np.asarray(x_list[0])
+    features = first.shape[2] if first.ndim == 3 else 1
+    tail = (config.look_back,) if features == 1 else (config.look_back, features)
+    xs, ys, ws = [], [], []
     for s, (xi, yi) in enumerate(zip(x_list, y_list, strict=True)):
         xi = np.asarray(xi, dtype="float32")
         yi = np.asarray(yi, dtype="float32").reshape(-1)
-        if xi.ndim != 2 or xi.shape[1] != config.look_back or xi.shape[0] != yi.shape[0]:
-            raise ValueError(f"series {s}: X must be (N, {config.look_back}) and y (N,); got {xi.shape} and {yi.shape}")
-        if xi.shape[0] == 0:
-            raise ValueError(f"series {s}: no training windows")
+        if xi.shape[1:] != tail or xi.shape[0] != yi.shape[0]:
+            raise ValueError(f"series {s}: X must be (N, {', '.join(map(str, tail))}) and y (N,); got {xi.shape} "
+                             f"and {yi.shape} (every series needs the same number of features)")  # fmt: skip
         if not (np.isfinite(xi).all() and np.isfinite(yi).all()):
             raise ValueError(f"series {s}: windows contain NaN or inf; drop windows that touch a gap")
+        if w_list is not None:
+            wi = np.asarray(w_list[s], dtype="float32").reshape(-1)
+            if wi.shape != yi.shape or not np.isfinite(wi).all() or (wi < 0).any():
+                raise ValueError(f"series {s}: sample weights must be {yi.shape[0]} finite values >= 0")
+            # A weight-0 window is removed, not just silenced: left in, it would still take a batch slot
+            # and shift which windows share a batch, and every step count and shuffle after it.
+            kept = wi > 0
+            xi, yi, wi = xi[kept], yi[kept], wi[kept]
+            ws.append(wi)
+        if xi.shape[0] == 0:
+            raise ValueError(f"series {s}: no training windows")
         xs.append(xi)
         ys.append(yi)
-    return xs, ys
+    return xs, ys, ws if w_list is not None else None, features
 
 
 class Fitted(NamedTuple):
@@ -450,15 +527,6 @@ class Fitted(NamedTuple):
     steps: np.ndarray
 
 
-def series_id(name: str) -> int:
-    """Stable non-negative int64 id of a named series (a region), the key of its seeds.
-
-    Derived from the name alone, so a region's initial weights and shuffles do not change when
-    other regions are added, removed or reordered.
-    """
-    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big") >> 2
-
-
 def fit_weights(
     X: Sequence[np.ndarray],
     y: Sequence[np.ndarray],
@@ -467,11 +535,20 @@ def fit_weights(
     on_epoch: Callable[[int, np.ndarray], None] | None = None,
     chunk_size: int = 1024,
     progress_every: int = PROGRESS_EVERY,
+    sample_weight: Sequence[np.ndarray] | None = None,
+    shuffle: str = "index",
+    start: np.ndarray | None = None,
 ) -> Fitted:
-    """Train S independent LSTM -> Dense models in one graph; X[s] (N_s, look_back) float32, y[s] (N_s,).
+    """Train S independent LSTM -> Dense models in one graph; X[s] (N_s, look_back) or (N_s, look_back, F)
+    float32 (F the same for every series), y[s] (N_s,), optional sample_weight[s] (N_s,) >= 0.
 
-    Each series gets exactly what ``model.fit(epochs, batch_size, shuffle=True)`` gives it alone:
-    ceil(N_s / batch) Adam updates per epoch on its own shuffles, last partial batch kept.
+    Each series gets exactly what ``model.fit(epochs, batch_size, shuffle=True, sample_weight=w)`` gives it
+    alone: ceil(N_s / batch) Adam updates per epoch on its own shuffles, last partial batch kept, batch
+    loss sum(w se) / windows in the batch. Windows of weight 0 are dropped first (so N_s and the steps
+    count only the others); without ``sample_weight`` the study's unweighted graph runs. ``shuffle`` picks
+    how epochs are ordered (:data:`SHUFFLES`; "index", the default, is the study's). ``start`` (S, n_params):
+    packed weights to continue training from (fresh Adam moments and step counters; epochs are numbered
+    from 0 again, so give a continuation another ``config.seed`` if its shuffles should differ).
     ``series_ids`` (S,) key each series' seeds (default: 0..S-1; see :func:`series_id`).
     ``on_epoch(epoch, losses (S,))`` (epoch 1-based) is called for every epoch, but in bursts after
     each compiled block of ``progress_every`` epochs; without a callback all epochs run in one call.
@@ -480,20 +557,26 @@ def fit_weights(
     """
     import tensorflow as tf
 
-    xs, ys = _check_inputs(X, y, config)
+    xs, ys, ws, features = _check_inputs(X, y, config, sample_weight)
     if chunk_size < 1 or progress_every < 1:
         raise ValueError("chunk_size and progress_every must be >= 1")
     ids = np.arange(len(xs), dtype="int64") if series_ids is None else np.asarray(series_ids, dtype="int64")
     if ids.shape != (len(xs),) or (ids < 0).any():
         raise ValueError(f"series_ids must be {len(xs)} non-negative ints; got shape {ids.shape}")
-    train_block = _engine(config)
+    if shuffle not in SHUFFLES:
+        raise ValueError(f"shuffle must be one of {SHUFFLES}; got {shuffle!r}")
+    train_block = _engine(config, features, ws is not None, shuffle)
+    if start is not None:
+        start = np.asarray(start, dtype="float32")
+        if start.shape != (len(xs), n_parameters(config, features)):
+            raise ValueError(f"start must be ({len(xs)}, {n_parameters(config, features)}); got {start.shape}")
     s_total = len(xs)
     bounds = chunk_bounds(s_total, chunk_size)
     chunks: list[_Chunk | None] = [None] * len(bounds)
     block = progress_every if on_epoch is not None else config.epochs
     seed = tf.constant(_seed_i64(config.seed), tf.int64)
     history = np.empty((config.epochs, s_total), dtype="float32")
-    packed = np.empty((s_total, sum(math.prod(shape) for shape in _weight_tail_shapes(config))), dtype="float32")
+    packed = np.empty((s_total, n_parameters(config, features)), dtype="float32")
     steps = np.empty(s_total, dtype="int64")
     # Epoch blocks outside, chunks inside, so a callback sees every series' loss for each epoch.
     # A chunk's padded data lives only while it still has epochs to run: without a callback there is
@@ -502,10 +585,14 @@ def fit_weights(
         count = min(block, config.epochs - first)
         done = first + count == config.epochs
         for k, (lo, hi) in enumerate(bounds):
-            chunk = chunks[k] or _make_chunk(xs[lo:hi], ys[lo:hi], ids[lo:hi], config)
+            chunk = chunks[k] or _make_chunk(
+                xs[lo:hi], ys[lo:hi], ids[lo:hi], config, None if ws is None else ws[lo:hi],
+                None if start is None else start[lo:hi],
+            )  # fmt: skip
             chunk.theta, chunk.m, chunk.v, chunk.t, losses = train_block(
                 chunk.x,
                 chunk.y,
+                chunk.w,
                 chunk.n,
                 chunk.keys,
                 seed,

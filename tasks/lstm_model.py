@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tasks.config import TrainConfig
-from tasks.lstm import PROGRESS_EVERY, Weights, _dense_head, _lstm_steps, _unpack, fit_weights
+from tasks.lstm import PROGRESS_EVERY, Weights, _dense_head, _lstm_steps, _unpack, features_of, fit_weights
 
 if TYPE_CHECKING:
     import keras
@@ -57,21 +57,24 @@ def ensure_registered() -> dict[str, type]:
 
     @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
     class GroupedLSTM(keras.layers.Layer):
-        """S independent LSTM(units) cells over one feature: (M, S, look_back) -> (M, S, units)."""
+        """S independent LSTM(units) cells: (M, S, look_back) (one feature) or (M, S, look_back, F) -> (M, S, units)."""
 
-        def __init__(self, series: int, units: int, **kwargs: Any) -> None:
+        def __init__(self, series: int, units: int, features: int = 1, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self.series = int(series)
             self.units = int(units)
+            self.features = int(features)
 
         def build(self, input_shape: tuple[int | None, ...]) -> None:
             s, h = self.series, self.units
-            self.kernel = self.add_weight(shape=(s, 4 * h), initializer="zeros", name="kernel")
+            shape = (s, 4 * h) if self.features == 1 else (s, self.features, 4 * h)
+            self.kernel = self.add_weight(shape=shape, initializer="zeros", name="kernel")
             self.recurrent_kernel = self.add_weight(shape=(s, h, 4 * h), initializer="zeros", name="recurrent_kernel")
             self.bias = self.add_weight(shape=(s, 4 * h), initializer="zeros", name="bias")
 
         def call(self, inputs: Any) -> Any:
-            x = ops.transpose(inputs, (1, 0, 2))  # series-major for the batched matmuls
+            # series-major for the batched matmuls
+            x = ops.transpose(inputs, (1, 0, 2) if self.features == 1 else (1, 0, 2, 3))
             h, _ = _lstm_steps(self.kernel, self.recurrent_kernel, self.bias, x)
             return ops.transpose(h, (1, 0, 2))
 
@@ -79,7 +82,9 @@ def ensure_registered() -> dict[str, type]:
             return (input_shape[0], self.series, self.units)
 
         def get_config(self) -> dict[str, Any]:
-            return super().get_config() | {"series": self.series, "units": self.units}
+            config = super().get_config() | {"series": self.series, "units": self.units}
+            # Written only when F > 1, so the study's saved models keep exactly their config.
+            return config | ({"features": self.features} if self.features != 1 else {})
 
     @keras.saving.register_keras_serializable(package=KERAS_PACKAGE)
     class GroupedDense(keras.layers.Layer):
@@ -108,15 +113,18 @@ def ensure_registered() -> dict[str, type]:
     return _LAYERS
 
 
-def build_model(series: int, config: TrainConfig, weights: Sequence[np.ndarray] | None = None) -> keras.Model:
-    """Uncompiled grouped model Input((S, look_back)) -> GroupedLSTM -> GroupedDense, optionally with weights."""
+def build_model(
+    series: int, config: TrainConfig, weights: Sequence[np.ndarray] | None = None, features: int = 1
+) -> keras.Model:
+    """Uncompiled grouped model Input((S, look_back)) (or (S, look_back, F)) -> GroupedLSTM -> GroupedDense."""
     import keras
 
     layers = ensure_registered()
+    shape = (series, config.look_back) if features == 1 else (series, config.look_back, features)
     model = keras.Sequential(
         [
-            keras.Input(shape=(series, config.look_back)),
-            layers["GroupedLSTM"](series, config.units, name="grouped_lstm"),
+            keras.Input(shape=shape),
+            layers["GroupedLSTM"](series, config.units, features, name="grouped_lstm"),
             layers["GroupedDense"](series, name="grouped_dense"),
         ],
         name="grouped_lstm_regressor",
@@ -127,7 +135,7 @@ def build_model(series: int, config: TrainConfig, weights: Sequence[np.ndarray] 
 
 
 def model_weights(model: keras.Model) -> Weights:
-    """The grouped model's weights in WEIGHT_NAMES order (shapes as in ``initial_weights``)."""
+    """The grouped model's weights in WEIGHT_NAMES order (shapes as in :func:`tasks.lstm.initial_weights`)."""
     kernel, recurrent, bias, head_kernel, head_bias = (np.asarray(w) for w in model.get_weights())
     return kernel, recurrent, bias, head_kernel, head_bias
 
@@ -135,7 +143,8 @@ def model_weights(model: keras.Model) -> Weights:
 def model_from_packed(packed: np.ndarray, config: TrainConfig) -> keras.Model:
     """(S, n_params) packed weights (from :func:`fit_weights`, possibly stacked from chunks) -> grouped model."""
     packed = np.asarray(packed, dtype="float32")
-    return build_model(len(packed), config, _unpack(packed, config))
+    features = features_of(packed, config)
+    return build_model(len(packed), config, _unpack(packed, config, features), features)
 
 
 def fit_series(
@@ -146,9 +155,11 @@ def fit_series(
     chunk_size: int = 1024,
     progress_every: int = PROGRESS_EVERY,
     series_ids: Sequence[int] | np.ndarray | None = None,
+    sample_weight: Sequence[np.ndarray] | None = None,
+    shuffle: str = "index",
 ) -> FitResult:
-    """:func:`fit_weights`, returned as a Keras model mapping (M, S, look_back) to (M, S)."""
-    fitted = fit_weights(X, y, config, series_ids, on_epoch, chunk_size, progress_every)
+    """:func:`fit_weights`, returned as a Keras model mapping (M, S, look_back[, F]) to (M, S)."""
+    fitted = fit_weights(X, y, config, series_ids, on_epoch, chunk_size, progress_every, sample_weight, shuffle)
     return FitResult(model_from_packed(fitted.packed, config), fitted.loss_history, fitted.steps)
 
 
@@ -156,14 +167,15 @@ def fit_series(
 
 
 def predict_series(model: keras.Model, X: np.ndarray) -> np.ndarray:
-    """X (S, M, look_back) scaled windows -> (S, M) float32 predictions, series s by its own model.
+    """X (S, M, look_back) (or (S, M, look_back, F)) scaled windows -> (S, M) float32 predictions, series s
+    by its own model.
 
     Uses a direct model call: ``model.predict`` builds a predict function and is ~10x slower here.
     """
     windows = np.asarray(X, dtype="float32")
-    if windows.ndim != 3:
-        raise ValueError(f"X must be (S, M, look_back); got shape {windows.shape}")
-    out = model(np.ascontiguousarray(windows.transpose(1, 0, 2)), training=False)
+    if windows.ndim not in (3, 4):
+        raise ValueError(f"X must be (S, M, look_back) or (S, M, look_back, F); got shape {windows.shape}")
+    out = model(np.ascontiguousarray(np.swapaxes(windows, 0, 1)), training=False)
     return np.asarray(out).T.copy()
 
 

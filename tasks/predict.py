@@ -1,4 +1,5 @@
-"""Predict: apply each region's model to that region's own target and driver windows, back in counts."""
+"""Predict: apply each region's model to that region's own target and driver windows, back in counts; and
+forecast each region's target with the driver-conditioned forecaster, walk-forward (tasks/forecast.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks import lstm_model
-from tasks.config import SeriesConfig, TrainConfig
+from tasks.config import ForecastConfig, SeriesConfig, TrainConfig
 from tasks.results import Predicted, Scaled, Trained
 from tasks.scale import MinMaxScaler, scaler_arrays, scalers_from_dict
 from tasks.schemas import PREDICTION_COLUMNS, ROLES
@@ -117,9 +118,22 @@ STAGE = Stage("predict", __name__)
 
 
 @task(name="predict", cache_policy=NO_CACHE)
-def predict(store: ArtifactStore, run_date: date, scaled: Scaled, model: Trained, look_back: int) -> Predicted:
-    """Apply each region's model to its target and driver series; write predictions in counts."""
+def predict(
+    store: ArtifactStore,
+    run_date: date,
+    scaled: Scaled,
+    model: Trained,
+    look_back: int,
+    forecast: ForecastConfig | None = None,
+    seed: int = 42,
+    chunk_size: int = 512,
+) -> Predicted:
+    """Apply each region's model to its target and driver series; write predictions in counts; forecast every
+    region's target walk-forward with the forecaster (``forecast``; seeds from ``seed``, train.seed)."""
+    from tasks.forecast import forecast_table
+
     logger = get_run_logger()
+    forecast = forecast or ForecastConfig()
 
     def compute() -> Predicted:
         frame = store.load_table(scaled.scaled)
@@ -135,10 +149,22 @@ def predict(store: ArtifactStore, run_date: date, scaled: Scaled, model: Trained
             "predict: %s predictions per role for %d region(s) with model %s",
             counts, len(card["regions"]), model.model_id,
         )  # fmt: skip
-        return Predicted(predictions=store.write_table("predict", run_date, "predictions", predictions))
+        forecasts = forecast_table(frame, forecast, seed, scaled.frequency, chunk_size)
+        on = forecasts.drop_duplicates("region")["forecast_on"].value_counts().to_dict()
+        logger.info(
+            "predict: forecaster (%d member(s), refit every %d days): %d forecasts for %d region(s), driver input "
+            "in %d, target history only in %d",
+            forecast.members, forecast.refit_days, int(forecasts["forecast"].notna().sum()),
+            forecasts["region"].nunique(), on.get("driver", 0), on.get("target", 0),
+        )  # fmt: skip
+        return Predicted(
+            predictions=store.write_table("predict", run_date, "predictions", predictions),
+            forecasts=store.write_table("predict", run_date, "forecasts", forecasts),
+        )
 
     return run_stage(
         store, run_date, STAGE, Predicted,
         inputs={"scaled": scaled.scaled, "scaler": scaled.scaler, "model": model.model, "plan": model.plan},
-        settings={"look_back": look_back}, compute=compute, logger=logger, extra={"model_id": model.model_id},
+        settings={"look_back": look_back, "forecast": forecast, "seed": seed, "frequency": scaled.frequency},
+        compute=compute, logger=logger, extra={"model_id": model.model_id},
     )  # fmt: skip

@@ -64,9 +64,11 @@ class Trained(StageResult):
 
 @dataclass(frozen=True)
 class Predicted(StageResult):
-    """05_predict: target and driver predictions per region, in counts."""
+    """05_predict: the study model's target and driver predictions per region, in counts, and the
+    driver-conditioned forecaster's walk-forward forecasts (tasks/forecast.py)."""
 
     predictions: ArtifactRef
+    forecasts: ArtifactRef | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,12 @@ PREDICTION_COLUMNS = [
 ]  # fmt: skip
 """predictions.parquet: one row per region, day and role; ``trained_on`` is driver, target or none."""
 ROLES = ("target", "driver")
+FORECAST_COLUMNS = [
+    "date", "region", "forecast", "forecast_spread", "driver_effect", "fit_day", "forecast_on", "forecast_note",
+]  # fmt: skip
+"""forecasts.parquet: the driver-conditioned forecaster's walk-forward forecast of the target per region and day
+(tasks/forecast.py): ensemble mean and member sd in counts, what the day's driver added, the day its model was
+fitted, and ``forecast_on`` (driver, target, none) with the reason when the driver was not an input."""
 
 # -- detectors ----------------------------------------------------------------------------------
 DETECTOR_OUTPUT_COLUMNS = [
@@ -52,16 +58,25 @@ VERDICT_COLUMNS = [
 """Added per day by extract: the study's verdict and the deciding detector's numbers."""
 MODEL_COLUMNS = ["trained_on", "model_note"]
 """Per region: the series its model was trained on (driver, or target as the fallback) and why not the driver."""
-HOTSPOT_COLUMNS = STUDY_COLUMNS + VERDICT_COLUMNS + MODEL_COLUMNS
+DRIVER_COLUMNS = ["driver_anomaly", "driver_effect", "forecast_on"]
+"""Per day, what the driver did: ``driver_anomaly`` (surge, drop or none: the driver series itself scored by
+DRIVER_DETECTOR; "" where it has no value), ``driver_effect`` (what the day's driver added to the forecaster's
+expected count, in cases; NaN without a driver input) and ``forecast_on`` (driver, target or none: the
+forecaster's inputs for the region)."""
+DRIVER_DETECTOR = "naive_ewma"
+"""The detector that scores the driver series for ``driver_anomaly`` (it needs no forecast of the driver)."""
+HOTSPOT_COLUMNS = STUDY_COLUMNS + VERDICT_COLUMNS + MODEL_COLUMNS + DRIVER_COLUMNS
 """hotspots.parquet."""
-DETECTION_COLUMNS = ["date", "region", *DETECTOR_OUTPUT_COLUMNS[1:], "driver"]
-"""detections.parquet: every detector's output row plus region and driver."""
+DETECTION_COLUMNS = ["date", "region", *DETECTOR_OUTPUT_COLUMNS[1:], "driver", "driver_anomaly"]
+"""detections.parquet: every detector's output row plus region, driver and driver_anomaly."""
 UNSCORED_COLUMNS = ["date", "region", "reason"]
 """unscored.parquet: the days that could not be scored, and why."""
 
 # -- report (07_report) -------------------------------------------------------------------------
 REPORT_EXTRA_COLUMNS = ["revised", "is_new", "model_id"]
-REPORT_TABLE_COLUMNS = STUDY_COLUMNS + REPORT_EXTRA_COLUMNS + VERDICT_COLUMNS + MODEL_COLUMNS + ["period"]
+REPORT_TABLE_COLUMNS = (
+    STUDY_COLUMNS + REPORT_EXTRA_COLUMNS + VERDICT_COLUMNS + MODEL_COLUMNS + ["period"] + DRIVER_COLUMNS
+)
 """report.parquet: the original columns first, so positional readers keep working; new columns only at the end."""
 REGION_COLUMNS = [
     "region", "hotspots", "new_hotspots", "study_hotspots", "days_scored", "days_unscored", "first_date",

@@ -21,11 +21,12 @@ the test and the band:
 * Dispersion: method of moments on the residuals of the previous ``calibration_window_days``
   days only (no look-ahead), with Farrington-style leaving-out of outlying residuals so a
   past outbreak does not blind the detector for a month. See :func:`estimate_calibration`.
-* Test: surges and drops are tested separately. ``sides="each"`` (default): each side
-  one-sided at alpha, p_value = min(p_surge, p_drop) with the direction of the smaller; alarm
-  if p < alpha_alarm, warning if p < alpha_warning (ESSENCE red/yellow, which are one-sided).
-  "two-sided": each side at alpha/2, p_value = min(1, 2 min(p_surge, p_drop)). "surge" /
-  "drop" test that side only. Which directions count as hotspots is ``hotspot_direction``.
+* Test: surges and drops are tested separately (``test_sides``, which ``direction`` implies).
+  "two-sided" (direction both, the default): each side at alpha/2, p_value = min(1, 2 min(p_surge,
+  p_drop)) with the direction of the smaller; "each" (direction surge or drop): each side one-sided
+  at alpha (ESSENCE red/yellow, which are one-sided); alarm if p < alpha_alarm, warning if p <
+  alpha_warning. "surge" / "drop" test that side only. Which directions count as hotspots is
+  ``counted_direction`` (``direction``).
 * Small-count guard: no warning/alarm unless the last ``guard_window_days`` (today included)
   hold at least ``guard_min_cases`` observed cases (daily analogue of Farrington's limit54)
   and |actual - expected| >= ``guard_min_excess`` cases. The statistic is still reported;
@@ -71,6 +72,7 @@ def estimate_calibration(
     forecast: np.ndarray,
     config: DetectorConfig,
     calibration: Calibration | None = None,
+    extra_variance: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Past-only bias factor and NB2 dispersion for every day, from forecast residuals.
 
@@ -104,6 +106,8 @@ def estimate_calibration(
         config: uses calibration_window_days, min_calibration_days, outlier_z, trim_iterations,
             bias_correction, mu_floor.
         calibration: optional older ``(P,)`` pairs, see :data:`Calibration`.
+        extra_variance: optional ``(T,)`` known part of each day's forecast variance in counts (e.g. the
+            ensemble spread squared); it enters as E[(y - m)^2] = v + phi v^2 + c^2 e, so phi is net of it.
 
     Returns:
         ``(T,)`` arrays: ``scale`` (c), ``dispersion`` (phi; NaN where fewer than
@@ -122,10 +126,14 @@ def estimate_calibration(
     all_y = np.concatenate([prior_y, y])
     all_f = np.maximum(np.concatenate([prior_f, f]), 0.0)
     all_level = forecast_level(all_f, config.variance_level_days)
+    extra = np.zeros(all_y.shape)
+    if extra_variance is not None:
+        extra[prior_y.shape[0] :] = np.nan_to_num(np.asarray(extra_variance, dtype="float64"), nan=0.0)
     window = config.calibration_window_days
     yw = lagged_windows(all_y, window, 0)[prior_y.shape[0] :]
     fw = lagged_windows(all_f, window, 0)[prior_y.shape[0] :]
     lw = lagged_windows(all_level, window, 0)[prior_y.shape[0] :]
+    ez = np.nan_to_num(lagged_windows(extra, window, 0)[prior_y.shape[0] :], nan=0.0)
     usable = np.isfinite(yw) & np.isfinite(fw) & np.isfinite(lw)
     n_usable = usable.sum(axis=1)
     yz = np.where(usable, yw, 0.0)
@@ -154,10 +162,11 @@ def estimate_calibration(
         dof = np.where(k > 1, k / np.maximum(k - 1, 1), 1.0) if config.bias_correction else 1.0
         scaled = dof * resid2.sum(axis=1)
         v_sum = np.where(mask, v, 0.0).sum(axis=1)
+        e_sum = np.where(mask, c[:, None] ** 2 * ez, 0.0).sum(axis=1)
         den = np.where(mask, v**2, 0.0).sum(axis=1)
         phis = []
         for kappa in kappas:
-            num = scaled / kappa - v_sum
+            num = scaled / kappa - v_sum - e_sum
             with np.errstate(divide="ignore", invalid="ignore"):
                 phis.append(np.where(den > 0, np.maximum(num / np.where(den > 0, den, 1.0), 0.0), 0.0))
         return c, phis, m, v
@@ -167,7 +176,7 @@ def estimate_calibration(
     truncated = np.zeros(n, dtype=bool)
     for _ in range(config.trim_iterations):
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = (yz - m) / np.sqrt(v + phi[:, None] * v**2)
+            z = (yz - m) / np.sqrt(v + phi[:, None] * v**2 + scale[:, None] ** 2 * ez)
         proposal = usable & (np.abs(z) <= config.outlier_z)
         accept = proposal.sum(axis=1) >= floor_keep
         keep = np.where(accept[:, None], proposal, keep)
@@ -285,8 +294,10 @@ def _predictive(
     config: DetectorConfig,
     calibration: Calibration | None,
     forecast_notes: np.ndarray | None,
+    extra_variance: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """The calibrated NB predictive distribution of every day, and the tail probabilities of its count.
+    """The calibrated NB predictive distribution of every day, and the tail probabilities of its count
+    (``extra_variance`` (T,): a known part of each day's forecast variance, see :func:`estimate_calibration`).
 
     Returns ``(T,)`` arrays: ``mean`` and ``phi`` (NB2), ``dof`` (Student degrees of freedom, inf without
     ``predictive_correction``), ``p_surge``, ``p_drop``, ``z`` (signed, Student-corrected mid-p z, > 0 surge),
@@ -294,13 +305,15 @@ def _predictive(
     """
     f = np.asarray(forecast, dtype="float64")
     n = actual.shape[0]
-    cal = estimate_calibration(actual, f, config, calibration)
+    cal = estimate_calibration(actual, f, config, calibration, extra_variance)
     clipped = np.where(np.isfinite(f), np.maximum(f, 0.0), np.nan)
     mean = np.maximum(cal["scale"] * clipped, config.mu_floor)
     mean = np.where(np.isfinite(clipped) & np.isfinite(cal["scale"]), mean, np.nan)
     n_used = cal["n_used"].astype("float64")
     level = np.maximum(cal["scale"] * cal["level"], config.mu_floor)
     variance = level + cal["dispersion"] * level**2
+    if extra_variance is not None:
+        variance = variance + cal["scale"] ** 2 * np.nan_to_num(np.asarray(extra_variance, dtype="float64"), nan=0.0)
     if config.predictive_correction:
         # Predictive, not plug-in: the bias factor is estimated from n_used days, which adds about
         # Var/n_used to the variance of a new count; the variance itself is estimated from n_used
@@ -380,13 +393,13 @@ def small_count_guard(
 def _test_levels(
     p_surge: np.ndarray, p_drop: np.ndarray, config: DetectorConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One-sided p-values -> (p_value, side, severity), each ``(T,)``, per ``config.sides`` and the alphas."""
+    """One-sided p-values -> (p_value, side, severity), each ``(T,)``, per ``config.test_sides`` and the alphas."""
     n = p_surge.shape[0]
-    if config.sides in ("each", "two-sided"):
-        factor = 2.0 if config.sides == "two-sided" else 1.0
+    if config.test_sides in ("each", "two-sided"):
+        factor = 2.0 if config.test_sides == "two-sided" else 1.0
         p_value = np.minimum(1.0, factor * np.minimum(p_surge, p_drop))
         side = np.where(p_surge <= p_drop, "surge", "drop")
-    elif config.sides == "surge":
+    elif config.test_sides == "surge":
         p_value, side = p_surge, np.full(n, "surge")
     else:
         p_value, side = p_drop, np.full(n, "drop")
@@ -398,19 +411,19 @@ def _test_levels(
 
 
 def _hotspots(severity: np.ndarray, side: np.ndarray, config: DetectorConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Alerts at ``hotspot_level`` whose direction ``hotspot_direction`` counts -> (hotspot ``(T,)``, note ``(T,)``).
+    """Alerts at ``hotspot_level`` whose direction counts (``direction``) -> (hotspot ``(T,)``, note ``(T,)``).
 
     An alert in the other direction stays reported (severity, direction) and gets a note saying why it
     is not a hotspot.
     """
     levels = {"alarm"} if config.hotspot_level == "alarm" else {"alarm", "warning"}
     alert = np.isin(severity, list(levels))
-    counted = np.ones_like(alert) if config.hotspot_direction == "both" else side == config.hotspot_direction
+    counted = np.ones_like(alert) if config.counted_direction == "both" else side == config.counted_direction
     hot = alert & counted
     note = np.where(
         alert & ~counted,
-        f"a {'drop' if config.hotspot_direction == 'surge' else 'surge'}: reported, not counted as a hotspot "
-        f"(hotspot_direction = {config.hotspot_direction})",
+        f"a {'drop' if config.counted_direction == 'surge' else 'surge'}: reported, not counted as a hotspot "
+        f"(direction = {config.counted_direction})",
         "",
     ).astype(object)
     return hot, note
@@ -420,7 +433,7 @@ def _band_tail(config: DetectorConfig) -> float:
     """One-sided tail probability at each edge of the reported band (alpha of ``hotspot_level``, halved if
     ``sides`` is two-sided): a count outside the band is an alert of that level (up to discreteness)."""
     alpha = config.alpha_alarm if config.hotspot_level == "alarm" else config.alpha_warning
-    return alpha / 2 if config.sides == "two-sided" else alpha
+    return alpha / 2 if config.test_sides == "two-sided" else alpha
 
 
 def _calibrated_cols(actual: np.ndarray, dist: dict[str, np.ndarray], config: DetectorConfig) -> dict[str, np.ndarray]:
@@ -435,9 +448,9 @@ def _calibrated_cols(actual: np.ndarray, dist: dict[str, np.ndarray], config: De
     # The NB tail level whose Student-corrected p-value equals the band's tail, so the band matches the test.
     raw_tail = _student_tail_inverse(np.full(n, _band_tail(config)), dof)
     lower, upper = np.full(n, np.nan), np.full(n, np.nan)
-    if config.sides == "surge":
+    if config.test_sides == "surge":
         (upper,) = _nb_quantiles([1.0 - raw_tail], mean, phi)
-    elif config.sides == "drop":
+    elif config.test_sides == "drop":
         (lower,) = _nb_quantiles([raw_tail], mean, phi)
     else:
         lower, upper = _nb_quantiles([raw_tail, 1.0 - raw_tail], mean, phi)

@@ -19,6 +19,7 @@ NaN without one when the previous days pull so far the other way that no plausib
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy import stats
@@ -33,7 +34,7 @@ from tasks.detectors.counts import (
     naive_distribution,
     small_count_guard,
 )
-from tasks.detectors.schema import DetectorConfig, Series, blank, join_notes, rolling_past_sum
+from tasks.detectors.schema import DetectorConfig, Series, blank, join_notes, lagged_windows, rolling_past_sum
 
 
 def past_autocorrelation(z: np.ndarray, window: int, min_pairs: int, clip_z: float) -> np.ndarray:
@@ -103,6 +104,21 @@ def _discounted_excess(excess: np.ndarray, z: np.ndarray, lam: float) -> np.ndar
     return out
 
 
+def empirical_ewma_sd(ewma: dict[str, np.ndarray], window: int, min_days: int) -> dict[str, np.ndarray]:
+    """``ewma`` with its null sd raised to the robust sd (1.4826 MAD) of the raw EWMA over the ``window`` days
+    before each day, where that is larger (>= ``min_days`` values): forecast errors that persist longer than
+    an AR(1) allows (a smooth forecast lagging an epidemic wave) widen the null as they are seen. Past-only."""
+    raw = ewma["stat"] * ewma["sd"]
+    past = lagged_windows(raw, window, 0)  # (T, window), the days before t
+    enough = np.isfinite(past).sum(axis=1) >= min_days
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows at the start
+        centre = np.nanmedian(past, axis=1)
+        spread = 1.4826 * np.nanmedian(np.abs(past - centre[:, None]), axis=1)
+    sd = np.where(enough & np.isfinite(spread), np.fmax(ewma["sd"], spread), ewma["sd"])
+    return ewma | {"stat": raw / sd, "sd": sd}
+
+
 def _ewma_cols(actual: np.ndarray, dist: dict[str, np.ndarray], config: DetectorConfig) -> dict[str, np.ndarray]:
     """The EWMA detectors' ``(T,)`` output columns from validated counts and their predictive distribution."""
     n = actual.shape[0]
@@ -111,6 +127,8 @@ def _ewma_cols(actual: np.ndarray, dist: dict[str, np.ndarray], config: Detector
     # that, or a wave that the forecast follows a day late looks like an outbreak. Past-only, like the NB fit.
     rho = past_autocorrelation(dist["z"], config.calibration_window_days, config.min_calibration_days, config.outlier_z)
     ewma = ewma_statistic(dist["z"], lam, rho)
+    if config.ewma_null == "ar1_or_empirical":
+        ewma = empirical_ewma_sd(ewma, config.calibration_window_days, config.min_calibration_days)
     stat = ewma["stat"]
     p_surge, p_drop = stats.norm.sf(stat), stats.norm.cdf(stat)
     p_value, side, severity = _test_levels(p_surge, p_drop, config)
@@ -126,7 +144,7 @@ def _ewma_cols(actual: np.ndarray, dist: dict[str, np.ndarray], config: Detector
     edge_notes = []
     levels: dict[str, np.ndarray] = {}  # edge -> (T,) NB level, NaN where the edge is not reported
     for edge, sign in (("upper", 1.0), ("lower", -1.0)):
-        if (edge == "upper" and config.sides == "drop") or (edge == "lower" and config.sides == "surge"):
+        if (edge == "upper" and config.test_sides == "drop") or (edge == "lower" and config.test_sides == "surge"):
             continue
         with np.errstate(invalid="ignore"):
             z_edge = (sign * level * ewma["sd"] - ewma["carry"]) / lam

@@ -551,7 +551,7 @@ def columns(series: Series, config: DetectorConfig) -> dict[str, np.ndarray]:
     severity = np.where(alarm_model, "alarm", np.where(warning_model, "warning", "none"))
     severity = np.where(blocked, "none", severity)
     levels = {"alarm"} if config.hotspot_level == "alarm" else {"alarm", "warning"}
-    counted = config.hotspot_direction in ("surge", "both") and config.sides != "drop"
+    counted = config.counted_direction in ("surge", "both") and config.test_sides != "drop"
     notes = np.full(n, "", dtype=object)
     for i in np.flatnonzero(result.reason != None):  # noqa: E711 - an object array of str or None
         notes[i] = str(result.reason[i])

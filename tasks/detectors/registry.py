@@ -30,6 +30,8 @@ class DetectorSpec:
     statistic: Statistic
     score: str
     summary: str
+    needs_ensemble: bool = False
+    """It scores the driver-conditioned forecaster's ensemble forecast (tasks/forecast.py)."""
 
     def load(self) -> Callable[..., dict[str, Any]]:
         module, _, attribute = self.function.partition(":")
@@ -61,6 +63,13 @@ REGISTRY: tuple[DetectorSpec, ...] = (
     DetectorSpec("lstm_ewma", "tasks.detectors.ewma:lstm_ewma", True, "signed_z",
                  "EWMA of lstm_calibrated's z, divided by its null sd (N(0, 1) without outbreak); > 0 = surge",
                  "lstm_calibrated's z accumulated over recent days (EWMA)"),
+    DetectorSpec("forecast_calibrated", "tasks.detectors.ensemble:forecast_calibrated", False, "signed_z",
+                 "signed z = Phi^-1(1 - mid-p upper tail) under the calibrated NB; > 0 = surge",
+                 "the driver-conditioned ensemble forecast (target history, today's driver, day of week), with a "
+                 "calibrated negative-binomial distribution", needs_ensemble=True),
+    DetectorSpec("forecast_ewma", "tasks.detectors.ensemble:forecast_ewma", False, "signed_z",
+                 "EWMA of forecast_calibrated's z over its null sd (N(0, 1) without outbreak); > 0 = surge",
+                 "forecast_calibrated's z accumulated over recent days (EWMA)", needs_ensemble=True),
     DetectorSpec("farrington", "tasks.detectors.farrington:columns", False, "ears",
                  "(actual - expected) / (upper - expected) on the method's scale; > 1 = above the threshold",
                  "the improved Farrington method (Noufaily et al. 2013): a GLM baseline from the same time of past "

@@ -18,6 +18,7 @@ def run_detectors(
     config: DetectorConfig,
     *,
     calibration: Calibration | None = None,
+    ensemble: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Run the named detectors on one series; long format, one row per (detector, date).
 
@@ -27,6 +28,7 @@ def run_detectors(
         forecast: ``(T,)`` LSTM forecast; required by the detectors whose spec says ``needs_forecast``.
         config: detector settings.
         calibration: older (actual, forecast) pairs for the LSTM-based detectors only.
+        ensemble: the forecaster's ``(T,)`` mean and spread; required by the forecast_* detectors.
 
     Returns:
         ``(len(names) x T, len(OUTPUT_COLUMNS))`` frame, rows grouped by detector in ``names`` order and
@@ -37,7 +39,7 @@ def run_detectors(
     data = validate_frame(frame)
     if not specs:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
-    series = Series(data, forecast, calibration)
+    series = Series(data, forecast, calibration, ensemble)
     return long_frame(data, [(item.name, item.load()(series, config)) for item in specs])
 
 
@@ -48,6 +50,7 @@ def detect(
     config: DetectorConfig,
     *,
     calibration: Calibration | None = None,
+    ensemble: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """One detector's rows for one series (:func:`run_detectors` with one name)."""
-    return run_detectors(frame, [name], forecast, config, calibration=calibration)
+    return run_detectors(frame, [name], forecast, config, calibration=calibration, ensemble=ensemble)

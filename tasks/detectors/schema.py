@@ -93,14 +93,17 @@ def detector_config(detect: DetectConfig, threshold_pct: float, frequency: str =
 class Series:
     """One validated series and what the detectors scoring it share.
 
-    data: ``(T, 3)`` date, actual, driver (see :func:`validate_frame`); forecast: ``(T,)`` or None;
-    calibration: older (actual, forecast) pairs for the forecast-based detectors (see :data:`Calibration`);
-    shared: values several detectors need, computed once per series (e.g. a predictive distribution).
+    data: ``(T, 3)`` date, actual, driver (see :func:`validate_frame`); forecast: ``(T,)`` the study LSTM's
+    forecast or None; calibration: older (actual, forecast) pairs for the LSTM-based detectors (see
+    :data:`Calibration`); ensemble: the driver-conditioned forecaster's ``(T,)`` mean and ``(T,)`` member
+    spread in counts (tasks/forecast.py), or None; shared: values several detectors need, computed once per
+    series (e.g. a predictive distribution).
     """
 
     data: pd.DataFrame
     forecast: np.ndarray | None = None
     calibration: Calibration | None = None
+    ensemble: tuple[np.ndarray, np.ndarray] | None = None
     shared: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -111,6 +114,13 @@ class Series:
     def forecast_for(self, name: str) -> np.ndarray:
         """The ``(T,)`` forecast, checked; ``name`` (the detector needing it) is named in the error."""
         return as_forecast(self.forecast, len(self.data), name)
+
+    def ensemble_for(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The ``(T,)`` ensemble mean and spread, checked; ``name`` (the detector needing them) is named in errors."""
+        if self.ensemble is None:
+            raise ValueError(f"detector {name!r} needs the forecaster's ensemble forecast (mean and spread)")
+        mean, spread = self.ensemble
+        return as_forecast(mean, len(self.data), name), as_forecast(spread, len(self.data), name)
 
     def once(self, key: str, make: Callable[[], Any]) -> Any:
         """``make()`` the first time ``key`` is asked for on this series, the same value afterwards."""

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from tasks.config import IngestConfig, SeriesConfig, TrainConfig
-from tasks.detectors.registry import NAMES
+from tasks.config import ForecastConfig, IngestConfig, SeriesConfig, TrainConfig
+from tasks.detectors.registry import NAMES, SPECS
 from tasks.detectors.run import run_detectors
 from tasks.detectors.schema import DetectorConfig
-from tasks.evaluation.forecasts import lstm_forecasts
+from tasks.evaluation.calibration import CALIBRATION_COLUMNS, forecast_calibration
+from tasks.evaluation.events import EVENT_SCENARIOS, simulate_events
+from tasks.evaluation.forecasts import ensemble_forecasts, lstm_forecasts
 from tasks.evaluation.metrics import LabelledSeries, evaluate_scenario, summarise
-from tasks.evaluation.oracle import oracle_rows
+from tasks.evaluation.oracle import all_oracle_rows
 from tasks.evaluation.simulate import SCENARIOS, inject_outbreaks, simulate_pair
 from tasks.evaluation.weekly import WEEKLY_SCENARIOS, simulate_weekly
 from tasks.scale import to_calendar
@@ -28,6 +31,22 @@ from tasks.store import SHIPPED_INPUT
 REAL = "real"
 """Scenario name of the shipped real series with injected outbreaks (the others are keys of SCENARIOS)."""
 REAL_WARMUP_DAYS = 28  # the calibrated detectors' window; no outbreak starts, and nothing is scored, before it
+
+
+TIMING_COLUMNS = ["scenario", "total_s", "lstm_s", "forecaster_s"]
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """The backtest's tables: per_seed (PER_SEED_COLUMNS), outbreaks (OUTBREAK_COLUMNS), summary
+    (SUMMARY_COLUMNS), calibration (CALIBRATION_COLUMNS: the forecaster's coverage and PIT per series) and
+    timings (TIMING_COLUMNS: seconds per scenario)."""
+
+    per_seed: pd.DataFrame
+    outbreaks: pd.DataFrame
+    summary: pd.DataFrame
+    calibration: pd.DataFrame
+    timings: pd.DataFrame
 
 
 def labelled_series(scenario: str, seeds: Sequence[int], real: pd.DataFrame | None = None) -> list[LabelledSeries]:
@@ -46,8 +65,13 @@ def labelled_series(scenario: str, seeds: Sequence[int], real: pd.DataFrame | No
         elif scenario in WEEKLY_SCENARIOS:
             frame, mask, ids = simulate_weekly(scenario, seed)
             warmup = WEEKLY_SCENARIOS[scenario].scored_from
+        elif scenario in EVENT_SCENARIOS:
+            frame, mask, ids, sign, explained = simulate_events(scenario, seed)
+            include = np.arange(len(frame)) >= SCENARIOS[EVENT_SCENARIOS[scenario][0]].warmup_days
+            out.append(LabelledSeries(frame, mask, ids, include, sign, explained))
+            continue
         else:
-            known = ", ".join([*SCENARIOS, REAL, *WEEKLY_SCENARIOS])
+            known = ", ".join([*SCENARIOS, *EVENT_SCENARIOS, REAL, *WEEKLY_SCENARIOS])
             raise ValueError(f"unknown scenario {scenario!r}; known: {known}")
         out.append(LabelledSeries(frame, mask, ids, np.arange(len(frame)) >= warmup))
     return out
@@ -61,37 +85,68 @@ def run_backtest(
     real: pd.DataFrame | None = None,
     target_far: float = 0.01,
     on_scenario: Callable[[str, float], None] | None = None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Every detector on every scenario x seed -> (per-seed metrics, per-outbreak results, summary).
+    forecast: ForecastConfig | None = None,
+) -> Backtest:
+    """Every detector on every scenario x seed -> :class:`Backtest` (per-seed metrics, per-outbreak results,
+    summary, the forecaster's calibration, seconds per scenario).
 
-    The LSTM forecast of each series is the pipeline's (:func:`lstm_forecasts`, one grouped training
-    call per scenario); every detector of the registry runs with ``detect``
-    (a :class:`tasks.detectors.DetectorConfig`), plus :data:`ORACLE` on simulated scenarios.
-    ``on_scenario(name, seconds)`` is called after each.
+    The study LSTM's forecast of each series is the pipeline's (:func:`lstm_forecasts`, one grouped training
+    call per scenario), and so is, with ``forecast``, the driver-conditioned forecaster's walk-forward ensemble
+    (:func:`ensemble_forecasts`; without it the forecast_* detectors are left out). Every detector of the
+    registry runs with ``detect`` (a :class:`tasks.detectors.DetectorConfig`), plus the oracles
+    (:func:`tasks.evaluation.oracle.all_oracle_rows`) on simulated scenarios. ``on_scenario(name, seconds)`` is
+    called after each.
     """
-
-    per_seed, outbreaks = [], []
+    per_seed, outbreaks, calibration, timings = [], [], [], []
     weekly_detect = detect.model_copy(update={"period": "week"})
     for scenario in scenarios:
         started = time.perf_counter()
-        config = weekly_detect if scenario in WEEKLY_SCENARIOS else detect
+        weekly = scenario in WEEKLY_SCENARIOS
+        config = weekly_detect if weekly else detect
         series = labelled_series(scenario, seeds, real)
         forecasts = lstm_forecasts([s.frame for s in series], train_config)
+        lstm_seconds = time.perf_counter() - started
+        # The forecaster runs on daily data only (its inputs include the day of week), as in the pipeline.
+        with_ensemble = forecast is not None and not weekly
+        names = [n for n in NAMES if with_ensemble or not SPECS[n].needs_ensemble]
+        ensembles: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(series)
+        forecaster_seconds = float("nan")
+        if with_ensemble:
+            begun = time.perf_counter()
+            ensembles = list(
+                ensemble_forecasts([s.frame for s in series], forecast, train_config.seed,
+                                   [f"{scenario}/{int(sd)}" for sd in seeds])
+            )  # fmt: skip
+            forecaster_seconds = time.perf_counter() - begun
+            rng = np.random.default_rng([train_config.seed, 99])
+            calibration += [
+                {"scenario": scenario, "seed": int(sd)} | forecast_calibration(s, ens, config, rng)
+                for sd, s, ens in zip(seeds, series, ensembles, strict=True)
+                if ens is not None
+            ]
         detections = [
-            run_detectors(s.frame, list(NAMES), forecast, config) for s, forecast in zip(series, forecasts, strict=True)
+            run_detectors(s.frame, names, lstm, config, ensemble=ens)
+            for s, lstm, ens in zip(series, forecasts, ensembles, strict=True)
         ]
-        if scenario in SCENARIOS or scenario in WEEKLY_SCENARIOS:
+        if scenario != REAL:
             detections = [
-                pd.concat([d, oracle_rows(s, scenario, config)]) for d, s in zip(detections, series, strict=True)
+                pd.concat([d, all_oracle_rows(s, scenario, config)]) for d, s in zip(detections, series, strict=True)
             ]
         metrics, found = evaluate_scenario(scenario, series, seeds, detections, config, target_far)
         per_seed.append(metrics)
         outbreaks.append(found)
+        seconds = time.perf_counter() - started
+        timings.append(
+            {"scenario": scenario, "total_s": seconds, "lstm_s": lstm_seconds, "forecaster_s": forecaster_seconds}
+        )
         if on_scenario is not None:
-            on_scenario(scenario, time.perf_counter() - started)
+            on_scenario(scenario, seconds)
     per_seed_all = pd.concat(per_seed, ignore_index=True)
     outbreaks_all = pd.concat(outbreaks, ignore_index=True)
-    return per_seed_all, outbreaks_all, summarise(per_seed_all, outbreaks_all)
+    return Backtest(
+        per_seed_all, outbreaks_all, summarise(per_seed_all, outbreaks_all),
+        pd.DataFrame(calibration, columns=CALIBRATION_COLUMNS), pd.DataFrame(timings, columns=TIMING_COLUMNS),
+    )  # fmt: skip
 
 
 def real_series(series: SeriesConfig, source: Path = SHIPPED_INPUT) -> pd.DataFrame:

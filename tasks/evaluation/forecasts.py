@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from tasks import lstm_model
-from tasks.config import TrainConfig
+from tasks.config import ForecastConfig, TrainConfig
 from tasks.scale import fit_minmax
 from tasks.train import make_windows
 
@@ -59,3 +59,25 @@ def lstm_forecasts(
         forecast[windows.index] = scaler.inverse(predicted[s, : len(windows)])
         out.append(forecast)
     return out
+
+
+def ensemble_forecasts(
+    frames: Sequence[pd.DataFrame],
+    config: ForecastConfig,
+    seed: int,
+    names: Sequence[str] | None = None,
+    chunk_size: int = 1024,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The driver-conditioned forecaster's walk-forward ensemble of S series, exactly as the pipeline's predict
+    stage makes it (:func:`tasks.forecast.walk_forward`, all series in one grouped call per pass) -> S pairs of
+    ``(T_s,)`` arrays: the ensemble mean and the members' spread, in counts. ``names`` key each series' member
+    seeds as a region name does in the pipeline (default "0", "1", ...)."""
+    from tasks.forecast import SeriesInput, walk_forward
+
+    keys = [str(s) for s in range(len(frames))] if names is None else list(names)
+    inputs = [
+        SeriesInput(key, frame["actual"].to_numpy(dtype="float64"), frame["driver"].to_numpy(dtype="float64"),
+                    frame["date"].to_numpy())
+        for key, frame in zip(keys, frames, strict=True)
+    ]  # fmt: skip
+    return [(item.mean, item.spread) for item in walk_forward(inputs, config, seed, chunk_size)]

@@ -133,12 +133,13 @@ def threshold_for_far(scores: np.ndarray, outbreak_mask: np.ndarray, target_far:
 SETTINGS = ("default", "matched_far")
 PER_SEED_COLUMNS = [
     "scenario", "detector", "setting", "seed", "threshold", "pod", "far", "ppv", "sensitivity", "f1", "median_delay",
-    "n_outbreaks", "n_detected", "n_alarms", "n_false_alarms", "n_outbreak_days", "n_normal_days",
+    "n_outbreaks", "n_detected", "n_alarms", "n_false_alarms", "n_outbreak_days", "n_normal_days", "n_explained",
+    "n_explained_flagged",
 ]  # fmt: skip
 OUTBREAK_COLUMNS = ["scenario", "detector", "setting", "seed", "outbreak", "k", "size", "days", "detected", "delay"]
 SUMMARY_COLUMNS = [
     "scenario", "detector", "setting", "threshold", "pod", "pod_sd", "far", "far_sd", "ppv", "ppv_sd", "f1", "f1_sd",
-    "median_delay", "n_seeds", "n_outbreaks",
+    "median_delay", "n_seeds", "n_outbreaks", "explained_flagged",
 ]  # fmt: skip
 
 
@@ -150,6 +151,29 @@ class LabelledSeries:
     mask: np.ndarray
     ids: np.ndarray
     include: np.ndarray
+    sign: np.ndarray | None = None  # (T,) +1 surge / -1 drop on event days (None: surges only)
+    explained: np.ndarray | None = None  # (T,) ids of driver-explained events (not hotspots), 0 elsewhere
+
+    @property
+    def scored(self) -> np.ndarray:
+        """``(T,)`` days that count in POD, FAR and PPV: included, and not a driver-explained event's day (those
+        are neither hotspots nor clean days; they are reported apart as ``explained_flagged``)."""
+        return self.include if self.explained is None else self.include & (self.explained == 0)
+
+
+ORACLE_PREFIX = "oracle"
+TWO_SIDED_SUFFIX = "_2s"
+"""Oracles (tasks/evaluation/oracle.py) are named ``oracle*``; their two-sided copies end in ``_2s``."""
+
+
+def alarm_sign(rows: pd.DataFrame) -> np.ndarray:
+    """``(T,)`` the direction of a detector's alarm on each day: +1 surge, -1 drop (EARS looks for surges only)."""
+    name = str(rows["detector"].iloc[0]) if len(rows) else ""
+    if name.startswith("ears_"):
+        return np.ones(len(rows))
+    if name == "seed":
+        return np.sign(rows["actual"].to_numpy(dtype="float64") - rows["expected"].to_numpy(dtype="float64"))
+    return np.sign(rows["score"].to_numpy(dtype="float64"))
 
 
 def alarm_statistic(rows: pd.DataFrame, config: DetectorConfig) -> np.ndarray:
@@ -162,9 +186,11 @@ def alarm_statistic(rows: pd.DataFrame, config: DetectorConfig) -> np.ndarray:
     """
     score = rows["score"].to_numpy(dtype="float64").copy()
     name = str(rows["detector"].iloc[0]) if len(rows) else ""
-    # The oracle's score is a signed z like the calibrated detectors' (it is not a registered detector).
-    if name == "oracle" or (name in SPECS and SPECS[name].statistic == "signed_z"):
-        counted = config.sides if config.sides in ("surge", "drop") else config.hotspot_direction
+    # The oracles test surges (their _2s copies both sides) whatever the detectors' config: the ceilings to quote.
+    if name.startswith(ORACLE_PREFIX):
+        return np.abs(score) if name.endswith(TWO_SIDED_SUFFIX) else score
+    if name in SPECS and SPECS[name].statistic == "signed_z":
+        counted = config.test_sides if config.test_sides in ("surge", "drop") else config.counted_direction
         score = {"both": np.abs(score), "surge": score, "drop": -score}[counted]
         score[rows["guard_blocked"].to_numpy(dtype=bool)] = np.nan
     return score
@@ -191,6 +217,15 @@ def _outbreak_rows(alarm: np.ndarray, series: LabelledSeries) -> list[dict]:
     return rows
 
 
+def _explained_counts(alarm: np.ndarray, series: LabelledSeries) -> dict[str, float]:
+    """The series' driver-explained events and how many of them got an alarm on one of their days."""
+    if series.explained is None:
+        return {"n_explained": 0.0, "n_explained_flagged": 0.0}
+    ids = np.unique(series.explained[series.explained > 0])
+    flagged = sum(bool(alarm[series.explained == i].any()) for i in ids)
+    return {"n_explained": float(ids.size), "n_explained_flagged": float(flagged)}
+
+
 def evaluate_scenario(
     scenario: str,
     series: Sequence[LabelledSeries],
@@ -215,8 +250,8 @@ def evaluate_scenario(
     for name in names:
         per_series = [det[det["detector"] == name] for det in detections]
         stats_ = [alarm_statistic(rows, config) for rows in per_series]
-        pooled = np.concatenate([st[s.include] for st, s in zip(stats_, series, strict=True)])
-        pooled_mask = np.concatenate([s.mask[s.include] for s in series])
+        pooled = np.concatenate([st[s.scored] for st, s in zip(stats_, series, strict=True)])
+        pooled_mask = np.concatenate([s.mask[s.scored] for s in series])
         threshold = threshold_for_far(pooled, pooled_mask, target_far)
         for setting in SETTINGS:
             for seed, s, rows, st in zip(seeds, series, per_series, stats_, strict=True):
@@ -224,11 +259,16 @@ def evaluate_scenario(
                     alarm = rows["is_hotspot"].to_numpy(dtype=bool)
                 else:
                     alarm = np.isfinite(st) & (st > threshold)
-                result = score_detections(alarm, s.mask, s.ids, include=s.include)
+                if s.sign is not None:
+                    # An event is found only by an alarm in its direction; a wrong-direction alarm on an event
+                    # day is dropped (neither a detection nor a false alarm on a clean day).
+                    alarm = alarm & ((s.sign == 0) | (alarm_sign(rows) == s.sign))
+                result = score_detections(alarm, s.mask, s.ids, include=s.scored)
+                result |= _explained_counts(alarm & s.include, s)
                 head = {"scenario": scenario, "detector": name, "setting": setting, "seed": int(seed)}
                 used = float("nan") if setting == "default" else threshold
                 metric_rows.append(head | {"threshold": used} | result)
-                outbreak_rows += [head | row for row in _outbreak_rows(alarm & s.include, s)]
+                outbreak_rows += [head | row for row in _outbreak_rows(alarm & s.scored, s)]
     per_seed = pd.DataFrame(metric_rows)[PER_SEED_COLUMNS]
     outbreaks = pd.DataFrame(outbreak_rows, columns=OUTBREAK_COLUMNS)
     return per_seed, outbreaks
@@ -245,7 +285,10 @@ def summarise(per_seed: pd.DataFrame, outbreaks: pd.DataFrame) -> pd.DataFrame:
     keys = ["scenario", "detector", "setting"]
     delays = outbreaks[outbreaks["detected"]].groupby(keys)["delay"].median()
     for key, group in per_seed.groupby(keys, sort=False):
-        totals = group[["n_outbreaks", "n_detected", "n_alarms", "n_false_alarms", "n_normal_days"]].sum()
+        totals = group[
+            ["n_outbreaks", "n_detected", "n_alarms", "n_false_alarms", "n_normal_days", "n_explained",
+             "n_explained_flagged"]
+        ].sum()  # fmt: skip
         true_days = totals["n_alarms"] - totals["n_false_alarms"]
         pod = totals["n_detected"] / totals["n_outbreaks"] if totals["n_outbreaks"] else np.nan
         far = totals["n_false_alarms"] / totals["n_normal_days"] if totals["n_normal_days"] else np.nan
@@ -266,6 +309,9 @@ def summarise(per_seed: pd.DataFrame, outbreaks: pd.DataFrame) -> pd.DataFrame:
                 "median_delay": delays.get(key, np.nan),
                 "n_seeds": len(group),
                 "n_outbreaks": int(totals["n_outbreaks"]),
+                "explained_flagged": totals["n_explained_flagged"] / totals["n_explained"]
+                if totals["n_explained"]
+                else np.nan,
             }
         )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)

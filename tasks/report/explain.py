@@ -16,6 +16,7 @@ import pandas as pd
 from tasks.calendar import PERIOD_NAME, frequency_of
 from tasks.detectors.schema import validate_frame
 from tasks.report.table import PRIMARY_REGION
+from tasks.schemas import DRIVER_DETECTOR
 
 
 class ExplainError(ValueError):
@@ -307,13 +308,43 @@ def explanation(report: pd.DataFrame, detections: pd.DataFrame, day: date, regio
         "deviation_pct": None if pd.isna(verdict["deviation_pct"]) else float(verdict["deviation_pct"]),
         "study_hotspot": bool(verdict["study_hotspot"]),
     }
+    forecaster = _forecaster(verdict)
+    info["text"] = " ".join([info["text"], *([forecaster["text"]] if forecaster["text"] else [])])
     return {
         "region": region,
+        "forecaster": forecaster,
         "is_hotspot": bool(verdict["is_hotspot"]),
         "decider": str(verdict["detector"]),
         "severity": str(verdict["severity"]),
         "study": study,
     } | info
+
+
+def _forecaster(verdict: pd.Series) -> dict[str, Any]:
+    """What the driver did on the day: the forecaster's inputs, the driver's contribution, the driver's own alarm.
+
+    Reads the report row's DRIVER_COLUMNS (absent in reports written before them: everything None).
+    """
+    on = str(verdict.get("forecast_on", "none") or "none")
+    effect = verdict.get("driver_effect")
+    effect = None if effect is None or pd.isna(effect) else float(effect)
+    anomaly = str(verdict.get("driver_anomaly", "") or "")
+    parts = []
+    if on == "driver" and effect is not None:
+        sign = "raised" if effect > 0 else "lowered"
+        parts.append(
+            f"The forecaster saw the day's driver: it {sign} the expected count by {abs(effect):,.1f} case(s) "
+            "against a driver unchanged from the day before"
+            + (", so the driver explains little of this day." if abs(effect) < 1 else ".")
+        )
+    elif on == "target":
+        parts.append("The forecaster used the target's own history only (no usable driver for this region).")
+    if anomaly in ("surge", "drop"):
+        parts.append(
+            f"The driver itself shows a {anomaly} on this day ({DRIVER_DETECTOR}), so the target's move may "
+            "follow a change in the driver (or in testing) rather than be specific to the target."
+        )
+    return {"forecast_on": on, "driver_effect": effect, "driver_anomaly": anomaly, "text": " ".join(parts)}
 
 
 def explanation_text(info: dict[str, Any], threshold_pct: float | None = None) -> str:

@@ -56,7 +56,7 @@ def test_run_report_and_backfill_from_the_command_line(tmp_path: Path) -> None:
     day = hot[0]["date"][:10]
     why = hotspot("explain", day, "--store", store, home=home)  # several regions: the national series by default
     assert why.returncode == 0, why.stderr
-    assert why.stdout.startswith(f"{day} (CN): HOTSPOT (alarm, surge) by {hot[0]['detector']}")
+    assert why.stdout.startswith(f"{day} (CN): HOTSPOT (alarm, {hot[0]['direction']}) by {hot[0]['detector']}")
     ningxia = hotspot("explain", "2022-06-01", "--region", "Ningxia", "--store", store, home=home)
     assert ningxia.returncode == 0 and ningxia.stdout.startswith("2022-06-01 (Ningxia): not a hotspot")
     not_scored = hotspot("explain", "2022-05-14", "--store", store, home=home)

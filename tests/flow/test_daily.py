@@ -9,12 +9,16 @@ import pandas as pd
 import pytest
 
 from flows.pipeline import hotspot_pipeline
-from tasks.config import PipelineConfig, apply_overrides
+from tasks.config import PipelineConfig
+from tasks.overrides import apply_overrides
 from tasks.store import ArtifactStore
 from tests.conftest import SHIPPED
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
-FAST = apply_overrides(PipelineConfig(), {"train.epochs": 3})
+# Daily mechanics, not detection quality, are tested here: a smaller forecaster keeps the many runs quick.
+FAST = apply_overrides(
+    PipelineConfig(), {"train.epochs": 3, "forecast.members": 2, "forecast.epochs": 5, "forecast.robust_epochs": 2}
+)
 SOURCE = pd.read_csv(SHIPPED, dtype=str, keep_default_na=False)
 HISTORY_DAYS = 100  # 2022-05-14 .. 2022-08-21
 

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from flows.pipeline import hotspot_pipeline
-from tasks.config import PipelineConfig, apply_overrides
+from tasks.config import PipelineConfig
+from tasks.overrides import apply_overrides
 from tasks.store import ArtifactStore, sha256_file
 from tests.conftest import SHIPPED
 

@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 
 from flows.pipeline import hotspot_pipeline
-from tasks.config import PipelineConfig, apply_overrides
+from tasks.config import PipelineConfig
+from tasks.overrides import apply_overrides
 from tasks.schemas import (
     CANONICAL_COLUMNS,
     DETECTION_COLUMNS,
+    FORECAST_COLUMNS,
     HOTSPOT_COLUMNS,
     PREDICTION_COLUMNS,
     REPORT_TABLE_COLUMNS,
@@ -32,6 +34,7 @@ EXPECTED_SCHEMAS = {
     ("ingest", "canonical"): CANONICAL_COLUMNS,
     ("scale", "scaled"): SCALED_COLUMNS,
     ("predict", "predictions"): PREDICTION_COLUMNS,
+    ("predict", "forecasts"): FORECAST_COLUMNS,
     ("extract", "hotspots"): HOTSPOT_COLUMNS,
     ("extract", "unscored"): UNSCORED_COLUMNS,
     ("extract", "detections"): DETECTION_COLUMNS,
@@ -94,10 +97,13 @@ def test_the_decider_decides_and_the_study_verdict_is_kept(first_run: tuple[Arti
     chosen = detections[detections["detector"] == decider].set_index("date")
     assert (report.set_index("date")["is_hotspot"] == chosen.loc[report["date"], "is_hotspot"]).all()
     hot = report[report["is_hotspot"]]
-    # A small fraction of the 120 days, all surges, each listing its decider among the agreeing detectors.
+    # A small fraction of the 120 days, surges and drops (two-sided), each listing its decider among the agreeing.
     assert 0 < len(hot) <= 12, len(hot)
-    assert (hot["direction"] == "surge").all() and hot["agreeing"].str.contains(decider).all()
-    assert ((hot["actual"] > hot["upper"]) | hot["upper"].isna()).all()  # above the band (or carried by the EWMA)
+    assert hot["direction"].isin(["surge", "drop"]).all() and hot["agreeing"].str.contains(decider).all()
+    surge, drop = hot[hot["direction"] == "surge"], hot[hot["direction"] == "drop"]
+    # Beyond the band, or on its edge (the band's edges are counts at the alarm level), or carried by the EWMA.
+    assert ((surge["actual"] >= surge["upper"]) | surge["upper"].isna()).all()
+    assert ((drop["actual"] <= drop["lower"]) | drop["lower"].isna()).all()
     assert report["study_hotspot"].sum() > 3 * len(hot)  # the study's rule flags most days
 
 
@@ -111,6 +117,22 @@ def test_shipped_data_is_scored_forward_in_time(first_run: tuple[ArtifactStore, 
     unscored = store.read_table("report", RUN_DATE, "unscored")
     assert len(unscored[unscored["region"] == "CN"]) == 2
     assert store.read_table("validate", RUN_DATE, "quarantine").empty
+
+
+def test_the_forecaster_sees_the_driver_and_only_the_past(first_run: tuple[ArtifactStore, dict]) -> None:
+    store, _ = first_run
+    forecasts = store.read_table("predict", RUN_DATE, "forecasts")
+    made = forecasts[forecasts["forecast"].notna()]
+    assert len(made) > 0 and (made["fit_day"] <= made["date"]).all()  # a day's model was fitted before it
+    assert (made["forecast"] >= 0).all() and (made["forecast_spread"] >= 0).all()
+    national = forecasts[forecasts["region"] == "CN"]
+    assert (national["forecast_on"] == "driver").all() and national["driver_effect"].notna().sum() > 60
+    # The provinces' drivers are too short or constant: they use the target's own history, and say why.
+    provinces = forecasts[forecasts["region"] != "CN"].drop_duplicates("region")
+    assert (provinces["forecast_on"] == "target").all() and (provinces["forecast_note"] != "").all()
+    report = pd.read_parquet(store.latest("report.parquet"))
+    cn = report[report["region"] == "CN"]
+    assert (cn["forecast_on"] == "driver").all() and set(cn["driver_anomaly"]) <= {"surge", "drop", "none", ""}
 
 
 def test_provinces_run_beside_the_national_series(first_run: tuple[ArtifactStore, dict]) -> None:

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from flows.pipeline import hotspot_pipeline
-from tasks.config import PipelineConfig, apply_overrides
+from tasks.config import PipelineConfig
+from tasks.overrides import apply_overrides
 from tests.conftest import synthetic_pair
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]

@@ -12,6 +12,8 @@ from tasks import lstm
 from tasks.config import DETECTOR_NAMES, PipelineConfig
 from tasks.detectors.schema import DetectorConfig, detector_config
 from tasks.evaluation.backtest import REAL, real_series, run_backtest
+from tasks.evaluation.calibration import CALIBRATION_COLUMNS, calibration_summary
+from tasks.evaluation.events import EVENT_SCENARIOS, simulate_events
 from tasks.evaluation.forecasts import lstm_forecasts
 from tasks.evaluation.metrics import (
     PER_SEED_COLUMNS,
@@ -24,9 +26,9 @@ from tasks.evaluation.metrics import (
     summarise,
     threshold_for_far,
 )
-from tasks.evaluation.oracle import ORACLE
+from tasks.evaluation.oracle import ORACLES, accumulating_oracle_rows, all_oracle_rows
 from tasks.evaluation.simulate import SCENARIOS, inject_outbreaks, outbreak_profile, simulate_pair
-from tasks.evaluation.tables import pod_by_size
+from tasks.evaluation.tables import f1_pivot, pod_by_size, with_oracle_best
 from tasks.predict import fit_and_predict
 from tasks.scale import scale_series
 
@@ -168,9 +170,13 @@ def test_alarm_statistic_follows_the_counted_direction_and_the_guard() -> None:
     rows = pd.DataFrame(
         {"detector": "lstm_ewma", "score": [-3.0, 2.0, 4.0], "is_hotspot": False, "guard_blocked": [False, False, True]}
     )
-    np.testing.assert_array_equal(alarm_statistic(rows, DetectorConfig()), [-3.0, 2.0, np.nan])
-    both = DetectorConfig(hotspot_direction="both")
+    surge = DetectorConfig(direction="surge")
+    np.testing.assert_array_equal(alarm_statistic(rows, surge), [-3.0, 2.0, np.nan])
+    np.testing.assert_array_equal(alarm_statistic(rows, DetectorConfig(direction="drop")), [3.0, -2.0, np.nan])
+    both = DetectorConfig()  # direction "both" is the default
     np.testing.assert_array_equal(alarm_statistic(rows, both), [3.0, 2.0, np.nan])
+    # The old name still works.
+    np.testing.assert_array_equal(alarm_statistic(rows, DetectorConfig(hotspot_direction="surge")), [-3.0, 2.0, np.nan])
     np.testing.assert_array_equal(alarm_statistic(rows.assign(detector="ears_c2"), both), [-3.0, 2.0, 4.0])
     assert f1_score(0.0, float("nan")) == 0.0 and math.isnan(f1_score(float("nan"), 0.5))
 
@@ -193,16 +199,102 @@ def test_lstm_forecasts_are_the_pipelines_predictions() -> None:
 def test_tiny_backtest_with_the_real_lstm() -> None:
     config = PipelineConfig()
     real = real_series(config.series)
-    per_seed, outbreaks, summary = run_backtest(
-        ["low", REAL], [0, 1], config.train, detector_config(config.detect, 10.0), real
+    result = run_backtest(
+        ["low", REAL], [0, 1], config.train, detector_config(config.detect, 10.0), real, forecast=config.forecast
     )
+    per_seed, outbreaks, summary = result.per_seed, result.outbreaks, result.summary
     assert list(summary.columns) == SUMMARY_COLUMNS and list(per_seed.columns) == PER_SEED_COLUMNS
-    names = [*DETECTOR_NAMES, ORACLE]
+    oracles = [f"{name}{side}" for side in ("", "_2s") for name in ORACLES]
     assert summary.groupby("scenario", sort=False).size().to_dict() == {
-        "low": 2 * len(names),
-        REAL: 2 * (len(names) - 1),
+        "low": 2 * (len(DETECTOR_NAMES) + len(oracles)),
+        REAL: 2 * len(DETECTOR_NAMES),
     }
+    assert list(result.calibration.columns) == CALIBRATION_COLUMNS and len(result.calibration) == 4
+    assert result.calibration["band"].between(0.8, 1.0).all()
+    assert (result.timings["forecaster_s"] > 0).all()
     matched = summary[summary["setting"] == "matched_far"]
     assert (matched["far"] <= 0.01).all()
     assert (summary["n_outbreaks"] > 0).all() and summary["f1"].between(0, 1).all()
     assert set(outbreaks["k"]) <= {2.0, 3.0, 5.0, 10.0}
+
+
+def test_event_scenarios_label_drops_and_driver_explained_events() -> None:
+    for name in EVENT_SCENARIOS:
+        frame, mask, ids, sign, explained = simulate_events(name, 3)
+        assert np.array_equal(mask, ids > 0) and (frame["actual"] >= 0).all()
+        assert set(np.unique(sign)) <= {-1, 0, 1} and np.array_equal(sign != 0, mask)
+        assert not (mask & (explained > 0)).any()  # an explained event is never a hotspot
+        assert len(frame.attrs["target_mean"]) == len(frame) == SCENARIOS["medium"].n_days
+    seeds = range(10)
+    drops = [simulate_events("drops", s)[3] for s in seeds]
+    assert any((d < 0).any() for d in drops) and any((d > 0).any() for d in drops)
+    assert all((simulate_events("drops", s)[4] == 0).all() for s in seeds)
+    both = [simulate_events("both", s) for s in seeds]
+    assert any((b[4] > 0).any() for b in both) and all((b[3] >= 0).all() for b in both)
+    # The explained part is in the true mean: the target mean rises on explained days.
+    frame, _, _, _, explained = next(b for b in both if (b[4] > 0).any())
+    baseline = simulate_events("both", 0)[0].attrs["target_mean"]
+    assert (np.asarray(frame.attrs["target_mean"])[explained > 0] > 0).all() and len(baseline) == len(frame)
+
+
+def test_wrong_direction_alarms_and_explained_events_are_scored_apart() -> None:
+    ids = np.array([0, 1, 1, 0, 2, 2, 0, 0, 0, 0])
+    sign = np.array([0, 1, 1, 0, -1, -1, 0, 0, 0, 0])
+    explained = np.array([0, 0, 0, 0, 0, 0, 0, 1, 1, 0])
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=10, freq="D"), "actual": 1.0})
+    frame.attrs["outbreaks"] = [{"id": 1, "k": 2.0, "size": 5.0}, {"id": 2, "k": 3.0, "size": 5.0}]
+    series = LabelledSeries(frame, ids > 0, ids, np.ones(10, dtype=bool), sign, explained)
+    # Alarms: day 1 a surge (finds event 1), day 4 a surge on a drop event (dropped), day 7 on an explained
+    # event (not a false alarm, counted as explained-flagged), day 9 a surge on a clean day (false alarm).
+    scores = [0.0, 5.0, 0.0, 0.0, 5.0, 0.0, 0.0, 5.0, 0.0, 5.0]
+    rows = pd.DataFrame({"detector": "lstm_ewma", "score": scores, "is_hotspot": np.array(scores) > 3,
+                         "guard_blocked": False})  # fmt: skip
+    per_seed, _ = evaluate_scenario("x", [series], [0], [rows], DetectorConfig(), target_far=0.5)
+    row = per_seed[per_seed["setting"] == "default"].iloc[0]
+    assert (row["n_detected"], row["n_outbreaks"], row["n_false_alarms"], row["n_normal_days"]) == (1, 2, 1, 4)
+    assert (row["n_explained"], row["n_explained_flagged"]) == (1, 1)
+    assert summarise(per_seed, _)["explained_flagged"].iloc[0] == 1.0
+
+
+def test_accumulating_oracles_hand_made() -> None:
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=6, freq="D"), "actual": [100.0] * 6})
+    frame.attrs["target_mean"] = np.full(6, 100.0)
+    frame.attrs["target_dispersion"] = np.zeros(6)  # Poisson: z of a count at its mean is ~0
+    series = LabelledSeries(frame, np.zeros(6, bool), np.zeros(6, int), np.ones(6, bool))
+    rows = accumulating_oracle_rows(series, "medium", DetectorConfig())
+    cusum = rows[rows["detector"] == "oracle_cusum"]["score"].to_numpy()
+    np.testing.assert_allclose(cusum, 0.0, atol=1e-9)  # |z| < k = 0.5 every day: the CUSUM never leaves 0
+    frame["actual"] = [100.0, 130.0, 130.0, 130.0, 100.0, 60.0]
+    rows = all_oracle_rows(series, "medium", DetectorConfig())
+    cusum = rows[rows["detector"] == "oracle_cusum"]["score"].to_numpy()
+    assert cusum[1] > 2 and cusum[3] > cusum[2] > cusum[1] and cusum[3] > 4  # ~3 sd a day accumulates
+    assert rows[rows["detector"] == "oracle_cusum"]["is_hotspot"].tolist()[1:4] == [False, True, True]
+    two = rows[rows["detector"] == "oracle_2s"]
+    assert two["direction"].tolist() == ["none", "surge", "surge", "surge", "none", "drop"]
+    assert set(rows["detector"]) == {f"{n}{s}" for n in ORACLES for s in ("", "_2s")}
+    stat = alarm_statistic(rows[rows["detector"] == "oracle_2s"], DetectorConfig(direction="surge"))
+    assert stat[5] > 3  # the two-sided copy ranks the drop whatever the detectors' direction
+
+
+def test_calibration_summary_of_a_true_distribution_is_nominal() -> None:
+    rng = np.random.default_rng(5)
+    mean = np.full(20_000, 40.0)
+    y = rng.poisson(mean).astype("float64")
+    dist = {"mean": mean, "phi": np.zeros_like(mean), "dof": np.full_like(mean, np.inf)}
+    out = calibration_summary(y, dist, np.ones(y.shape, bool), np.random.default_rng(1))
+    assert out["n_days"] == 20_000
+    assert out["pit"] == pytest.approx(0.95, abs=0.006)  # randomised PIT: exactly nominal
+    assert 0.95 <= out["band"] <= 0.97  # integer band: at least nominal
+    hist = np.array([out[f"pit_{i}"] for i in range(10)])
+    np.testing.assert_allclose(hist, 0.1, atol=0.01)
+    wide = calibration_summary(y, dist | {"mean": mean * 1.3}, np.ones(y.shape, bool), np.random.default_rng(1))
+    assert wide["pit"] < 0.8  # a biased forecast is seen
+
+
+def test_with_oracle_best_takes_the_best_oracle_per_scenario() -> None:
+    summary = pd.DataFrame(
+        {"scenario": ["a", "a", "a", "a", "b", "b", "b", "b"], "setting": "matched_far",
+         "detector": ["oracle", "oracle_cusum", "oracle_2s", "x"] * 2, "f1": [0.5, 0.7, 0.4, 0.3, 0.9, 0.6, 0.8, 0.2]}
+    )  # fmt: skip
+    table = with_oracle_best(f1_pivot(summary, "matched_far"))
+    assert table.loc["oracle_best"].tolist() == [0.7, 0.9] and table.loc["oracle_best_2s"].tolist() == [0.4, 0.8]

@@ -46,6 +46,7 @@ def test_odd_regions_do_not_stop_the_others() -> None:
     every stage runs, the normal region's surge is found, the others are explained."""
     from tasks.detectors.schema import detector_config
     from tasks.extract import apply_verdicts, detect_all
+    from tasks.forecast import forecast_table
     from tasks.report.table import build_report, region_summary
 
     normal = synthetic_pair(days=60, surge=(45,), seed=5, factor=2.5).assign(region="Normal")
@@ -54,16 +55,19 @@ def test_odd_regions_do_not_stop_the_others() -> None:
     frame = pd.concat([normal, no_driver, one_day], ignore_index=True)
     scaled, scalers = scale_series(frame, CONFIG.series)
     predictions = fit_and_predict(scaled, scalers, CONFIG.train.model_copy(update={"epochs": 10}), CONFIG.series)
+    forecasts = forecast_table(scaled, CONFIG.forecast, CONFIG.train.seed)
     study, unscored = extract_hotspots(predictions, 10.0, 2)
-    detections = detect_all(predictions, detector_config(CONFIG.detect, 10.0))
-    hotspots = apply_verdicts(study, detections, CONFIG.detect.decider)
+    detections = detect_all(predictions, detector_config(CONFIG.detect, 10.0), forecasts)
+    hotspots = apply_verdicts(study, detections, CONFIG.detect.decider, forecasts)
     revisions = pd.DataFrame({"region": [], "date": [], "column": []})
     report = build_report(hotspots, revisions, None, "confirmed", "m")
     regions = region_summary(report, unscored).set_index("region")
 
     assert regions.loc["Normal", "trained_on"] == "driver"
     assert regions.loc["NoDriver", "trained_on"] == "target"
-    assert regions.loc["NoDriver", "model_note"] == "trained on the target's own history: no driver value published"
+    assert regions.loc["NoDriver", "model_note"] == (
+        "trained on the target's own history: no driver value published (the forecaster too)"
+    )
     assert regions.loc["OneDay", "trained_on"] == "none" and regions.loc["OneDay", "days_scored"] == 0
     assert unscored.loc[unscored["region"] == "OneDay", "reason"].str.startswith("region not modelled").all()
     surge_day = normal["date"].iloc[45]

@@ -93,7 +93,11 @@ def _stored_report(tmp_path: Path) -> ArtifactStore:
     predictions = pd.concat([target, target.assign(role="driver", actual=np.round(3 * level))])
     study, _ = extract_hotspots(predictions, 10.0, 2)
     detections = detect_all(predictions, detector_config(PipelineConfig().detect, 10.0))
-    report = build_report(apply_verdicts(study, detections, "lstm_ewma"), pd.DataFrame(
+    forecasts = pd.DataFrame(
+        {"date": dates, "region": "CN", "driver_effect": np.where(np.arange(days) == 35, 2.5, 0.0),
+         "forecast_on": "driver", "forecast_note": ""}
+    )  # fmt: skip
+    report = build_report(apply_verdicts(study, detections, "lstm_ewma", forecasts), pd.DataFrame(
         {"region": [], "date": [], "column": []}), None, "confirmed", "m1")  # fmt: skip
     store = ArtifactStore(tmp_path)
     refs = {
@@ -113,10 +117,13 @@ def test_explain_says_why_a_day_is_a_hotspot(tmp_path: Path, capsys: pytest.Capt
     assert "On 2022-06-18 there were 400 cases against an expected" in out
     assert "the change is specific to the target series" in out  # the driver did not move
     assert "lstm_ewma" in out and "ears_c3" in out and "The study's rule: LSTM prediction" in out
+    assert "The forecaster saw the day's driver: it raised the expected count by 2.5 case(s)" in out
     assert main(["explain", "2022-06-18", "--store", str(store.root), "--date", "2026-01-02", "--format", "json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["is_hotspot"] and info["decider"] == "lstm_ewma" and info["primary"] == "lstm_ewma"
     assert "lstm_ewma" in info["agreeing"] and info["study"]["study_hotspot"]
+    assert info["forecaster"] | {"text": ""} == {"forecast_on": "driver", "driver_effect": 2.5,
+                                                 "driver_anomaly": "none", "text": ""}  # fmt: skip
     assert main(["explain", "2022-06-01", "--store", str(store.root)]) == 0
     assert "not a hotspot by lstm_ewma" in capsys.readouterr().out.splitlines()[0]
 

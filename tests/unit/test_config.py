@@ -1,7 +1,8 @@
 import pydantic
 import pytest
 
-from tasks.config import PipelineConfig, apply_overrides
+from tasks.config import PipelineConfig
+from tasks.overrides import apply_overrides
 
 
 def test_defaults_are_the_reference_study() -> None:

@@ -201,7 +201,8 @@ def test_unscorable_days_have_notes_and_no_alert() -> None:
 def test_run_detectors_long_format_and_errors() -> None:
     frame = make_frame(np.arange(40, dtype=float) + 10)
     forecast = frame["actual"].to_numpy() + 1
-    out = run_detectors(frame, list(NAMES), forecast, DetectorConfig())
+    ensemble = (forecast, np.ones(40))
+    out = run_detectors(frame, list(NAMES), forecast, DetectorConfig(), ensemble=ensemble)
     assert list(out.columns) == OUTPUT_COLUMNS
     assert len(out) == 40 * len(NAMES)
     assert out.groupby("detector").size().eq(40).all()
@@ -210,6 +211,8 @@ def test_run_detectors_long_format_and_errors() -> None:
         run_detectors(frame, ["nope"], forecast, DetectorConfig())
     with pytest.raises(ValueError, match="needs a forecast"):
         run_detectors(frame, ["seed"], None, DetectorConfig())
+    with pytest.raises(ValueError, match="needs the forecaster's ensemble forecast"):
+        run_detectors(frame, ["forecast_ewma"], forecast, DetectorConfig())
     with pytest.raises(ValueError, match="consecutive days"):
         run_detectors(frame.drop(index=5), ["ears_c1"], None, DetectorConfig())
     with pytest.raises(ValueError, match="alpha_alarm"):
@@ -297,10 +300,11 @@ def _three_day_outbreak() -> tuple[pd.DataFrame, np.ndarray]:
 
 def test_ewma_finds_a_multi_day_outbreak_the_single_day_test_only_warns_about() -> None:
     frame, forecast = _three_day_outbreak()
-    single = detect("lstm_calibrated", frame, forecast, DetectorConfig())
+    surge = DetectorConfig(direction="surge")  # one-sided tests: the levels below are the one-sided ones
+    single = detect("lstm_calibrated", frame, forecast, surge)
     assert single["severity"].iloc[50:53].tolist() == ["warning"] * 3
     assert not single["is_hotspot"].any()
-    ewma = detect("lstm_ewma", frame, forecast, DetectorConfig())
+    ewma = detect("lstm_ewma", frame, forecast, surge)
     assert ewma["is_hotspot"].tolist() == [False] * 51 + [True, True] + [False] * 7
     assert ewma["severity"].iloc[50] == "warning" and ewma["direction"].iloc[51] == "surge"
     # the band is conditional on the previous days: after day 50 a smaller count already crosses it
@@ -310,15 +314,20 @@ def test_ewma_finds_a_multi_day_outbreak_the_single_day_test_only_warns_about() 
     assert ewma["expected"].equals(single["expected"])  # same calibrated expectation
 
 
-def test_drops_are_reported_but_only_surges_are_hotspots_by_default() -> None:
+def test_drops_are_hotspots_by_default_and_only_reported_with_direction_surge() -> None:
     frame, forecast = _three_day_outbreak()
     frame.loc[50:52, "actual"] = 70.0  # a three-day drop instead
-    out = detect("lstm_calibrated", frame, forecast, DetectorConfig())
+    both = detect("lstm_calibrated", frame, forecast, DetectorConfig())  # direction "both", two-sided
+    assert both["is_hotspot"].iloc[50:53].all() and (both["direction"].iloc[50:53] == "drop").all()
+    out = detect("lstm_calibrated", frame, forecast, DetectorConfig(direction="surge"))
     assert (out["severity"].iloc[50:53] == "alarm").all() and (out["direction"].iloc[50:53] == "drop").all()
     assert not out["is_hotspot"].any()
-    assert "a drop: reported, not counted as a hotspot" in out["note"].iloc[50]
-    both = detect("lstm_calibrated", frame, forecast, DetectorConfig(hotspot_direction="both"))
-    assert both["is_hotspot"].iloc[50:53].all()
+    assert "a drop: reported, not counted as a hotspot (direction = surge)" in out["note"].iloc[50]
+    # The earlier name of the setting still works.
+    old = detect("lstm_calibrated", frame, forecast, DetectorConfig(hotspot_direction="surge"))
+    assert not old["is_hotspot"].any()
+    # Two-sided at alpha / 2 per side: a drop's p-value is twice its one-sided tail.
+    np.testing.assert_allclose(both["p_value"].iloc[50:53], np.minimum(1, 2 * out["p_value"].iloc[50:53]))
 
 
 def test_ewma_false_alarm_rate_on_clean_series() -> None:
@@ -340,7 +349,8 @@ def test_every_detector_scores_a_series_of_one_or_two_days(days: int) -> None:
             "driver": [1.0] * days,
         }
     )
-    out = run_detectors(frame, list(DETECTOR_NAMES), np.full(days, np.nan), detector_config(DetectConfig(), 10.0))
+    nan = np.full(days, np.nan)
+    out = run_detectors(frame, list(DETECTOR_NAMES), nan, detector_config(DetectConfig(), 10.0), ensemble=(nan, nan))
     assert len(out) == days * len(DETECTOR_NAMES)
     assert not out["is_hotspot"].any()
     assert (out.loc[out["detector"] == "ears_c3", "note"].str.startswith("fewer than")).all()

@@ -59,6 +59,7 @@ def _detections(rows: list[tuple[str, str, bool, str]]) -> pd.DataFrame:
     frame["direction"] = np.where(frame["is_hotspot"], "surge", "none")
     frame["severity"] = np.where(frame["is_hotspot"], "alarm", "none")
     frame["guard_blocked"] = False
+    frame["driver_anomaly"] = "none"
     return frame[DETECTION_COLUMNS]
 
 
@@ -94,6 +95,16 @@ def test_apply_verdicts_keeps_the_study_and_takes_the_deciders_verdict() -> None
     assert out["agreeing"].tolist() == ["", "seed,ears_c1,lstm_ewma"]  # registry order, not row order
     assert out["note"].tolist() == ["deviation undefined: actual = 0; ears_c1: baseline has 1 missing day(s)", ""]
     assert out["severity"].tolist() == ["none", "alarm"]
+    assert out["forecast_on"].tolist() == ["none", "none"] and out["driver_effect"].isna().all()
+    forecasts = pd.DataFrame(
+        {"date": study["date"], "region": "CN", "driver_effect": [np.nan, 4.5], "forecast_on": "target",
+         "forecast_note": "only 12 complete driver window(s)"}
+    )  # fmt: skip
+    out = apply_verdicts(study, detections, "ears_c1", forecasts)
+    assert list(out.columns) == HOTSPOT_COLUMNS and out["forecast_on"].tolist() == ["target", "target"]
+    assert np.isnan(out["driver_effect"].iloc[0]) and out["driver_effect"].iloc[1] == 4.5
+    expected = "forecaster on the target's own history: only 12 complete driver window(s)"
+    assert out["model_note"].tolist() == [expected, expected]
 
 
 def test_detect_all_runs_every_detector_on_a_gap_explicit_calendar() -> None:

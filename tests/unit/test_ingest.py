@@ -212,3 +212,20 @@ def test_download_only_http_with_a_size_limit(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_unforeseen_read_failure_becomes_a_one_line_rejection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A reader bug nobody foresaw must reject the file with its reason (archived, named, skipped), like any
+    # unreadable file, instead of failing this and every later run.
+    import tasks.ingest.receive as receive
+
+    def broken(path: Path, config: IngestConfig) -> None:
+        raise RuntimeError("unexpected state\nsecond line")
+
+    monkeypatch.setattr(receive, "ingest_file", broken)
+    path = tmp_path / "odd.csv"
+    path.write_text("date,confirmed\n2022-05-14,1\n")
+    with pytest.raises(IngestError, match=r"^odd\.csv: could not be read \(RuntimeError: unexpected state\)$"):
+        receive.read_check(path, IngestConfig())

@@ -31,6 +31,9 @@ def hotspots() -> pd.DataFrame:
             "agreeing": ["seed,lstm_ewma", "", "seed"],
             "trained_on": ["driver"] * 3,
             "model_note": [""] * 3,
+            "driver_anomaly": ["none", "none", "surge"],
+            "driver_effect": [0.5, float("nan"), 2.0],
+            "forecast_on": ["driver"] * 3,
         }
     )[HOTSPOT_COLUMNS]
 
@@ -91,7 +94,7 @@ def test_detection_figure_draws_band_and_alerts_by_level() -> None:
     rows["severity"] = ["none", "warning", "alarm", "none", "alarm"]
     rows["direction"] = ["none", "surge", "surge", "none", "drop"]
     rows["is_hotspot"] = [False, False, True, False, False]
-    rows["guard_blocked"], rows["note"] = False, ""
+    rows["guard_blocked"], rows["note"], rows["driver_anomaly"] = False, "", "none"
     fig = plot_detection(rows[DETECTION_COLUMNS], "lstm_ewma", "CN")
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert labels == ["band (not a hotspot inside)", "actual", "expected", "alarm, surge (1; hotspots)",
@@ -117,6 +120,8 @@ def test_region_summary_ranks_regions_and_says_why_one_has_no_model() -> None:
     assert regions["model_note"].tolist() == ["", "driver is constant", "not modelled: no driver value"]
     assert regions["last_hotspot"].iloc[0] == pd.Timestamp("2022-01-03") and pd.isna(regions["last_hotspot"].iloc[1])
     assert primary_region(regions) == "CN" and primary_region(regions.iloc[1:]) == "HB"
+    quiet = region_summary(pd.concat([hb, cn.assign(is_hotspot=False)], ignore_index=True), unscored)
+    assert quiet["last_hotspot"].isna().all() and str(quiet["last_hotspot"].dtype) == "datetime64[us]"
 
 
 def test_top_regions_figure_has_one_panel_per_region() -> None:
@@ -129,7 +134,7 @@ def test_top_regions_figure_has_one_panel_per_region() -> None:
     for col in ("expected", "lower", "upper", "score", "p_value", "p_surge", "p_drop", "driver"):
         detections[col] = 1.0
     detections["severity"], detections["direction"], detections["is_hotspot"] = "none", "none", False
-    detections["guard_blocked"], detections["note"] = False, ""
+    detections["guard_blocked"], detections["note"], detections["driver_anomaly"] = False, "", "none"
     regions = pd.DataFrame({"region": ["B", "A", "C", "D"], "hotspots": [2, 1, 0, 0], "trained_on": "driver"})
     fig = plot_regions(detections[DETECTION_COLUMNS], regions, "lstm_ewma")
     assert [ax.get_title() for ax in fig.axes] == [

@@ -28,6 +28,7 @@ RUN_DATE = date(2026, 11, 27)
 BETWEEN = "expect_column_values_to_be_between"
 IN_SET = "expect_column_values_to_be_in_set"
 NOT_NULL = "expect_column_values_to_not_be_null"
+LENGTHS = "expect_column_value_lengths_to_be_between"
 UNIQUE = "expect_compound_columns_to_be_unique"
 
 
@@ -134,6 +135,7 @@ def test_view_marks_fractions() -> None:
         ({"confirmed": 1001.0}, ValidateConfig(max_count=1000), BETWEEN, "confirmed = 1001 exceeds max_count 1000"),
         ({"date": pd.Timestamp("2026-11-28")}, ValidateConfig(), BETWEEN, "date 2026-11-28 is after the run date"),
         ({"ingest_error": "confirmed: not a number: x"}, ValidateConfig(), IN_SET, "ingest error: confirmed: not a"),
+        ({"region": "R" * 101}, ValidateConfig(), LENGTHS, "region is longer than 100 characters"),
         (
             {"date": pd.NaT, "ingest_error": "date: unreadable 'x'"},
             ValidateConfig(),
@@ -141,7 +143,7 @@ def test_view_marks_fractions() -> None:
             "date is missing (NaT); ingest error: date: unreadable 'x'",
         ),
     ],
-    ids=["negative", "fractional", "above-max-count", "future-date", "ingest-error", "nat-date"],
+    ids=["negative", "fractional", "above-max-count", "future-date", "ingest-error", "region-too-long", "nat-date"],
 )
 def test_bad_row_is_quarantined_by_its_expectation(
     cells: dict, config: ValidateConfig, expectation: str, reason: str
