@@ -97,9 +97,11 @@ def run_stages(
         config.train.look_back,
         config.forecast,
         config.train.seed,
-        config.compute.regions_per_chunk,
+        config.compute,
     )
-    extracted = extract(store, day, predicted, config.extract, config.train.look_back, config.detect, scaled.frequency)
+    extracted = extract(
+        store, day, predicted, config.extract, config.train.look_back, config.detect, scaled.frequency, config.compute
+    )
     reported = report(
         store, day, extracted, ingested, predicted, model, config.series.target, scaled.frequency, about or {}
     )

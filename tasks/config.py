@@ -256,16 +256,18 @@ class ForecastConfig(_Frozen):
 class ComputeConfig(_Frozen):
     regions_per_chunk: int = Field(
         default=512,
-        description="Regions trained together in one compiled TensorFlow call; bounds memory for any number of "
-        "regions, and is the unit of work sent to a Dask cluster.",
+        description="Regions per chunk of every heavy stage (training, the forecaster, the detectors): a chunk is "
+        "trained in one compiled TensorFlow call, bounds memory for any number of regions, and is the unit of work "
+        "sent to a Dask cluster.",
         ge=1,
         le=100_000,
     )
     dask_address: str = Field(
         default="",
-        description="Address of an existing Dask scheduler (e.g. tcp://10.0.0.5:8786) on which region chunks are "
-        "trained, through prefect-dask; empty trains in this process. Workers need this project installed and "
-        "PREFECT_API_URL pointing at the same Prefect server (docs/scaling.md).",
+        description="Address of an existing Dask scheduler (e.g. tcp://10.0.0.5:8786) on which the region chunks of "
+        "train, predict (the forecaster) and extract (the detectors) run, through prefect-dask; empty runs them in "
+        "this process, with the same result. Workers need this project installed and PREFECT_API_URL pointing at "
+        "the same Prefect server (docs/scaling.md).",
         pattern=r"^$|^(tcp|tls|inproc|ws|wss)://\S+$",
     )
 
@@ -566,7 +568,7 @@ class PipelineConfig(_Frozen):
     )
     retrain: RetrainConfig = Field(default_factory=RetrainConfig, description="When a new model is trained.")
     compute: ComputeConfig = Field(
-        default_factory=ComputeConfig, description="Where and in what chunks region models are trained."
+        default_factory=ComputeConfig, description="Where and in what chunks the heavy stages process regions."
     )
     extract: ExtractConfig = Field(default_factory=ExtractConfig, description="The study's hotspot rule.")
     detect: DetectConfig = Field(

@@ -10,6 +10,7 @@ Days that cannot be scored are listed with the reason instead of being dropped s
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 
 import numpy as np
@@ -18,7 +19,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks.calendar import calendar as periods
-from tasks.config import DetectConfig, ExtractConfig
+from tasks.config import ComputeConfig, DetectConfig, ExtractConfig
 from tasks.detectors.registry import NAMES
 from tasks.detectors.run import run_detectors
 from tasks.detectors.schema import OUTPUT_COLUMNS, DetectorConfig, detector_config
@@ -180,6 +181,12 @@ def detect_all(
     return out.astype({"region": "str", "detector": "str", "direction": "str", "severity": "str", "note": "str"})
 
 
+def detect_chunk(chunk: tuple[pd.DataFrame, pd.DataFrame | None], config: DetectorConfig) -> pd.DataFrame:
+    """:func:`detect_all` on one chunk of regions (their predictions and forecasts), wherever it runs."""
+    predictions, forecasts = chunk
+    return detect_all(predictions, config, forecasts)
+
+
 def apply_verdicts(
     study: pd.DataFrame, detections: pd.DataFrame, decider: str, forecasts: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -251,17 +258,29 @@ def extract(
     look_back: int,
     detect: DetectConfig,
     frequency: str = "daily",
+    compute: ComputeConfig | None = None,
 ) -> Extracted:
-    """Score the target's predictions with the study's rule and every detector; write the hotspot
-    table (decided by ``detect.decider``), the long detections table and the list of unscored days."""
-    logger = get_run_logger()
+    """Score the target's predictions with the study's rule and every detector (in region chunks of
+    ``compute.regions_per_chunk``, here or on ``compute.dask_address``); write the hotspot table (decided by
+    ``detect.decider``), the long detections table and the list of unscored days."""
+    from tasks.scaleout import map_chunks, region_chunks, stack
 
-    def compute() -> Extracted:
+    logger = get_run_logger()
+    compute = compute or ComputeConfig()
+
+    def compute_stage() -> Extracted:
         frame = store.load_table(predicted.predictions)
         forecasts = store.load_table(predicted.forecasts) if predicted.forecasts else None
         settings = detector_config(detect, config.threshold_pct, frequency)
         study, unscored = extract_hotspots(frame, config.threshold_pct, look_back, settings.period)
-        detections = detect_all(frame, settings, forecasts)
+        chunks = [
+            (rows, forecasts[forecasts["region"].isin(set(rows["region"]))] if forecasts is not None else None)
+            for rows in region_chunks(frame, compute.regions_per_chunk)
+        ]
+        if compute.dask_address:
+            logger.info("extract: scoring %d chunk(s) of regions on Dask at %s", len(chunks), compute.dask_address)
+        parts = map_chunks(functools.partial(detect_chunk, config=settings), chunks, compute.dask_address, "extract")
+        detections = stack(parts, detect_all(frame.iloc[:0], settings))
         decider = detect.decider_for(frequency)
         report = apply_verdicts(study, detections, decider, forecasts)
         hot = report[report["is_hotspot"]]
@@ -282,5 +301,5 @@ def extract(
         store, run_date, STAGE, Extracted,
         inputs={"predictions": predicted.predictions, "forecasts": predicted.forecasts},
         settings={"extract": config, "detect": detect, "look_back": look_back, "frequency": frequency},
-        compute=compute, logger=logger,
+        compute=compute_stage, logger=logger, extra={"detect_where": compute.dask_address or "in process"},
     )  # fmt: skip

@@ -3,6 +3,7 @@ forecast each region's target with the driver-conditioned forecaster, walk-forwa
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from tasks import lstm_model
-from tasks.config import ForecastConfig, SeriesConfig, TrainConfig
+from tasks.config import ComputeConfig, ForecastConfig, SeriesConfig, TrainConfig
 from tasks.results import Predicted, Scaled, Trained
 from tasks.scale import MinMaxScaler, scaler_arrays, scalers_from_dict
 from tasks.schemas import PREDICTION_COLUMNS, ROLES
@@ -126,16 +127,19 @@ def predict(
     look_back: int,
     forecast: ForecastConfig | None = None,
     seed: int = 42,
-    chunk_size: int = 512,
+    compute: ComputeConfig | None = None,
 ) -> Predicted:
     """Apply each region's model to its target and driver series; write predictions in counts; forecast every
-    region's target walk-forward with the forecaster (``forecast``; seeds from ``seed``, train.seed)."""
+    region's target walk-forward with the forecaster (``forecast``; seeds from ``seed``, train.seed), in region
+    chunks of ``compute.regions_per_chunk``, here or on ``compute.dask_address``."""
     from tasks.forecast import forecast_table
+    from tasks.scaleout import map_chunks, region_chunks, stack
 
     logger = get_run_logger()
     forecast = forecast or ForecastConfig()
+    compute = compute or ComputeConfig()
 
-    def compute() -> Predicted:
+    def compute_stage() -> Predicted:
         frame = store.load_table(scaled.scaled)
         card = store.load_json(model.model_card)
         plan = store.load_json(model.plan)
@@ -149,7 +153,15 @@ def predict(
             "predict: %s predictions per role for %d region(s) with model %s",
             counts, len(card["regions"]), model.model_id,
         )  # fmt: skip
-        forecasts = forecast_table(frame, forecast, seed, scaled.frequency, chunk_size)
+        size = compute.regions_per_chunk
+        forecast_chunk = functools.partial(
+            forecast_table, config=forecast, seed=seed, frequency=scaled.frequency, chunk_size=size
+        )
+        chunks = region_chunks(frame, size)
+        if compute.dask_address:
+            logger.info("predict: forecasting %d chunk(s) of regions on Dask at %s", len(chunks), compute.dask_address)
+        parts = map_chunks(forecast_chunk, chunks, compute.dask_address, "predict")
+        forecasts = stack(parts, forecast_table(frame.iloc[:0], forecast, seed, scaled.frequency))
         on = forecasts.drop_duplicates("region")["forecast_on"].value_counts().to_dict()
         logger.info(
             "predict: forecaster (%d member(s), refit every %d days): %d forecasts for %d region(s), driver input "
@@ -165,6 +177,8 @@ def predict(
     return run_stage(
         store, run_date, STAGE, Predicted,
         inputs={"scaled": scaled.scaled, "scaler": scaled.scaler, "model": model.model, "plan": model.plan},
-        settings={"look_back": look_back, "forecast": forecast, "seed": seed, "frequency": scaled.frequency},
-        compute=compute, logger=logger, extra={"model_id": model.model_id},
+        settings={"look_back": look_back, "forecast": forecast, "seed": seed, "frequency": scaled.frequency,
+                  "regions_per_chunk": compute.regions_per_chunk},
+        compute=compute_stage, logger=logger,
+        extra={"model_id": model.model_id, "forecast_where": compute.dask_address or "in process"},
     )  # fmt: skip

@@ -15,12 +15,13 @@ loss history. Whether a run trains or reuses a model is decided by
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -231,15 +232,30 @@ def _register(
     store.write_with(folder / "model_card.json", lambda p: p.write_text(json.dumps(card, indent=2, sort_keys=True)))
 
 
+def train_chunk(
+    chunk: tuple[Sequence[np.ndarray], Sequence[np.ndarray], np.ndarray], config: TrainConfig
+) -> lstm.Fitted:
+    """One chunk of regions (windows x, y and seed ids) trained in one compiled call, wherever it runs."""
+    xs, ys, ids = chunk
+    return lstm.fit_weights(xs, ys, config, ids, chunk_size=max(len(xs), 1))
+
+
 def _fit(plan: TrainingPlan, config: TrainConfig, compute: ComputeConfig, logger: Any) -> lstm.Fitted:
     """Train the plan in this process (per-epoch progress) or on the Dask cluster (per-chunk progress)."""
     if compute.dask_address:
-        from tasks.scaleout import train_on_dask
+        from tasks.scaleout import map_chunks
 
         xs, ys, ids = chunk_inputs(plan)
         logger.info("train: sending %d region(s) in chunks of %d to Dask at %s", len(xs), compute.regions_per_chunk,
                     compute.dask_address)  # fmt: skip
-        return train_on_dask(xs, ys, ids, config, compute.regions_per_chunk, compute.dask_address)
+        bounds = lstm.chunk_bounds(len(xs), compute.regions_per_chunk)
+        chunks = [(xs[lo:hi], ys[lo:hi], ids[lo:hi]) for lo, hi in bounds]
+        parts = map_chunks(functools.partial(train_chunk, config=config), chunks, compute.dask_address, "train")
+        return lstm.Fitted(
+            np.concatenate([p.packed for p in parts]),
+            np.concatenate([p.loss_history for p in parts], axis=1),
+            np.concatenate([p.steps for p in parts]),
+        )
 
     def progress(epoch: int, losses: np.ndarray) -> None:
         if epoch % lstm.PROGRESS_EVERY == 0 or epoch == config.epochs:

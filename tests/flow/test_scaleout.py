@@ -1,7 +1,9 @@
-"""Region chunks trained on a Dask cluster (a scheduler and two workers on 127.0.0.1) give the in-process result."""
+"""Region chunks of train, predict and extract on a Dask cluster (a scheduler and two workers on 127.0.0.1) give the
+in-process result."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -88,6 +90,16 @@ def test_dask_cluster_gives_the_in_process_report(dask_cluster: str, tmp_path: P
     assert cards[0]["regions"] == list(REGIONS) == cards[1]["regions"]
     assert cards[0]["final_loss_by_region"] == cards[1]["final_loss_by_region"]  # same chunks, same seeds: same bits
 
+    # The forecaster's and the detectors' chunks ran on the cluster too, and gave the same tables bit for bit.
+    for layer, name, where in (("05_predict", "forecasts", "forecast_where"), ("06_extract", "detections",
+                                                                                "detect_where")):  # fmt: skip
+        tables, places = [], []
+        for store in ("local", "dask"):
+            folder = next((tmp_path / store / layer).glob("run_date=*"))
+            tables.append(pd.read_parquet(folder / f"{name}.parquet"))
+            places.append(json.loads((folder / "_manifest.json").read_text())[where])
+        assert places == ["in process", dask_cluster]
+        pd.testing.assert_frame_equal(tables[0], tables[1])
     a, b = pd.read_parquet(local["report"]), pd.read_parquet(remote["report"])
     assert set(a["region"]) == set(REGIONS) and len(a) == 5 * 58
     pd.testing.assert_frame_equal(a, b)

@@ -124,3 +124,30 @@ def test_detect_all_runs_every_detector_on_a_gap_explicit_calendar() -> None:
     assert out["driver"].isna().sum() == len(DETECTOR_NAMES)  # the driver gap stays a gap
     # a perfect forecast: no calibrated or EWMA detector flags anything
     assert not out.loc[out["detector"].str.endswith(("_calibrated", "_ewma")), "is_hotspot"].any()
+
+
+def test_detectors_in_region_chunks_equal_one_pass_over_every_region() -> None:
+    # 60 regions of different lengths (1 to 70 days), start dates, gaps and levels, some without a driver:
+    # chunked (as extract runs them, here or on Dask) and in one pass, the detections are the same table.
+    from tasks.extract import detect_chunk
+    from tasks.scaleout import region_chunks, stack
+
+    rng = np.random.default_rng(4)
+    parts = []
+    for k in range(60):
+        days = int(rng.integers(1, 71))
+        dates = pd.date_range("2022-01-01", periods=days, freq="D", unit="us") + pd.Timedelta(days=int(k % 9))
+        level = float(rng.choice([0.5, 5.0, 80.0, 900.0]))
+        actual = rng.poisson(level, days).astype("float64")
+        actual[rng.random(days) < 0.1] = np.nan  # gaps
+        predicted = np.where(np.arange(days) < 2, np.nan, level)
+        target = pd.DataFrame({"date": dates, "region": f"R{k:02d}", "role": "target", "actual": actual,
+                               "predicted": predicted})  # fmt: skip
+        driver = target.assign(role="driver", actual=np.nan if k % 5 == 0 else 3 * actual)
+        parts += [target, driver]
+    predictions = pd.concat(parts, ignore_index=True)
+    config = DetectorConfig()
+    whole = detect_all(predictions, config)
+    chunked = stack([detect_chunk((rows, None), config) for rows in region_chunks(predictions, 7)], whole.iloc[:0])
+    assert whole["region"].nunique() == 60
+    pd.testing.assert_frame_equal(whole, chunked)
