@@ -26,11 +26,10 @@ def region_summary(report: pd.DataFrame, unscored: pd.DataFrame) -> pd.DataFrame
     out["first_date"] = out["region"].map(grouped["date"].min()).astype("datetime64[us]")
     out["last_date"] = out["region"].map(grouped["date"].max()).astype("datetime64[us]")
     out["cases"] = out["region"].map(grouped["actual"].sum()).fillna(0).astype("int64")
-    last = hot.max()
-    # An empty map would be cast from float: a report without any hotspot gets NaT directly.
-    out["last_hotspot"] = (
-        out["region"].map(last).astype("datetime64[us]") if len(last) else pd.Series(pd.NaT, index=out.index)
-    ).astype("datetime64[us]")
+    # Mapping through an empty (float) Series cannot be cast to dates: no hotspot at all gives NaT directly.
+    last = hot.max().astype("datetime64[us]")
+    out["last_hotspot"] = out["region"].map(last) if len(last) else pd.Series(pd.NaT, index=out.index)
+    out["last_hotspot"] = out["last_hotspot"].astype("datetime64[us]")
     out = out.merge(model, on="region", how="left")
     skipped = unscored.drop_duplicates("region").set_index("region")["reason"]
     no_model = out["trained_on"].isna()
