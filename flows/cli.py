@@ -29,7 +29,7 @@ from flows.cli_runtime import (
 from tasks.config import PipelineConfig, SeriesConfig
 from tasks.overrides import apply_overrides
 from tasks.provenance import header_line
-from tasks.report.explain import ExplainError, explanation, explanation_text
+from tasks.report.explain import ExplainError, explanation, explanation_text, pick_region
 from tasks.report.read import ReportNotFound, load_report, report_path
 from tasks.store import ALLOWED_ROOTS_ENV, ArtifactStore, read_metadata
 from tasks.text import terminal_safe, terminal_safe_lines
@@ -162,8 +162,10 @@ def command_backfill(args: argparse.Namespace) -> int:
 def command_explain(args: argparse.Namespace) -> int:
     store = ArtifactStore(args.store, experiment=args.experiment)
     report = load_report(store, args.date)
-    detections = load_report(store, args.date, "detections")
-    info = explanation(report, detections, args.day, args.region)
+    region = pick_region(report, args.region)
+    # One region's rows of the detections: the table holds every region and detector, too much to read whole.
+    detections = load_report(store, args.date, "detections", filters=[("region", "==", region)])
+    info = explanation(report, detections, args.day, region)
     if args.format == "json":
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
     else:

@@ -20,9 +20,10 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.calendar import calendar as periods
 from tasks.config import ComputeConfig, DetectConfig, ExtractConfig
+from tasks.detectors.batch import prefill
 from tasks.detectors.registry import NAMES
-from tasks.detectors.run import run_detectors
-from tasks.detectors.schema import OUTPUT_COLUMNS, DetectorConfig, detector_config
+from tasks.detectors.run import run_on_series
+from tasks.detectors.schema import OUTPUT_COLUMNS, DetectorConfig, Series, detector_config, validate_frame
 from tasks.results import Extracted, Predicted
 from tasks.schemas import (
     DETECTION_COLUMNS,
@@ -142,37 +143,53 @@ def _inputs(rows: pd.DataFrame, region: str, frequency: str) -> tuple[pd.DataFra
     return frame, target["predicted"].to_numpy(dtype="float64", na_value=np.nan)
 
 
-def driver_anomaly(frame: pd.DataFrame, config: DetectorConfig) -> np.ndarray:
+def driver_anomaly(frame: pd.DataFrame, config: DetectorConfig, series: Series | None = None) -> np.ndarray:
     """``(T,)`` what the driver series itself did each period, scored by DRIVER_DETECTOR as if it were the
     target: "surge" or "drop" (an alert that counts as a hotspot under ``direction``), "none", or "" where the
     driver has no value. Tells an outbreak seen in both series (the driver explains the target) apart from one
-    the driver does not show."""
+    the driver does not show. ``series``: the driver as a series already (see :func:`driver_series`)."""
     driver = frame["driver"].to_numpy(dtype="float64")
     out = np.full(driver.shape[0], "", dtype=object)
     if not np.isfinite(driver).any():
         return out
-    rows = run_detectors(frame.assign(actual=driver), [DRIVER_DETECTOR], None, config)
+    series = series or driver_series(frame)
+    rows = run_on_series(series, [DRIVER_DETECTOR], config)
     flagged = rows["is_hotspot"].to_numpy(dtype=bool)
     out[np.isfinite(driver)] = "none"
     out[flagged] = rows["direction"].to_numpy()[flagged]
     return out
 
 
+def driver_series(frame: pd.DataFrame) -> Series:
+    """The driver of a detector frame ``(T, 3)`` as the series DRIVER_DETECTOR scores (its counts as the actual)."""
+    return Series(validate_frame(frame.assign(actual=frame["driver"])))
+
+
 def detect_all(
     predictions: pd.DataFrame, config: DetectorConfig, forecasts: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """Long predictions (and the forecaster's FORECAST_COLUMNS table) -> detections (DETECTION_COLUMNS):
-    every detector, every region, every period (``config.period``: days or weeks)."""
+    every detector, every region, every period (``config.period``: days or weeks).
+
+    The calibrated count models of all regions are computed in one vectorised pass first (tasks/detectors/
+    batch.py), the rest region by region; the result is the same as scoring each region alone."""
     frequency = "weekly" if config.period == "week" else "daily"
-    parts = []
     by_region = dict(iter(forecasts.groupby("region", sort=False))) if forecasts is not None else {}
+    regions, targets, drivers = [], [], []
     for region, rows in predictions.groupby("region", sort=True):
         frame, forecast = _inputs(rows, str(region), frequency)
         ensemble = ensemble_inputs(by_region.get(region), str(region), frame["date"])
-        detected = run_detectors(frame, list(NAMES), forecast, config, ensemble=ensemble)
-        detected.insert(1, "region", str(region))
+        regions.append((str(region), frame))
+        targets.append(Series(validate_frame(frame), forecast, None, ensemble))
+        drivers.append(driver_series(frame) if np.isfinite(frame["driver"].to_numpy(dtype="float64")).any() else None)
+    prefill(targets, NAMES, config)
+    prefill([d for d in drivers if d is not None], [DRIVER_DETECTOR], config)
+    parts = []
+    for (region, frame), target, driver in zip(regions, targets, drivers, strict=True):
+        detected = run_on_series(target, list(NAMES), config)
+        detected.insert(1, "region", region)
         detected["driver"] = np.tile(frame["driver"].to_numpy(), len(NAMES))
-        detected["driver_anomaly"] = np.tile(driver_anomaly(frame, config), len(NAMES))
+        detected["driver_anomaly"] = np.tile(driver_anomaly(frame, config, driver), len(NAMES))
         parts.append(detected)
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in DETECTION_COLUMNS})
@@ -263,7 +280,7 @@ def extract(
     """Score the target's predictions with the study's rule and every detector (in region chunks of
     ``compute.regions_per_chunk``, here or on ``compute.dask_address``); write the hotspot table (decided by
     ``detect.decider``), the long detections table and the list of unscored days."""
-    from tasks.scaleout import map_chunks, region_chunks, stack
+    from tasks.scaleout import chunk_count, for_each_chunk, region_chunks
 
     logger = get_run_logger()
     compute = compute or ComputeConfig()
@@ -273,16 +290,33 @@ def extract(
         forecasts = store.load_table(predicted.forecasts) if predicted.forecasts else None
         settings = detector_config(detect, config.threshold_pct, frequency)
         study, unscored = extract_hotspots(frame, config.threshold_pct, look_back, settings.period)
-        chunks = [
+        decider = detect.decider_for(frequency)
+        chunks = (
             (rows, forecasts[forecasts["region"].isin(set(rows["region"]))] if forecasts is not None else None)
             for rows in region_chunks(frame, compute.regions_per_chunk)
-        ]
+        )
         if compute.dask_address:
-            logger.info("extract: scoring %d chunk(s) of regions on Dask at %s", len(chunks), compute.dask_address)
-        parts = map_chunks(functools.partial(detect_chunk, config=settings), chunks, compute.dask_address, "extract")
-        detections = stack(parts, detect_all(frame.iloc[:0], settings))
-        decider = detect.decider_for(frequency)
-        report = apply_verdicts(study, detections, decider, forecasts)
+            logger.info(
+                "extract: scoring %d chunk(s) of regions on Dask at %s",
+                chunk_count(frame, compute.regions_per_chunk), compute.dask_address,
+            )  # fmt: skip
+        verdicts: list[pd.DataFrame] = []
+        by_region = study.groupby("region", sort=False).indices
+        with store.table_parts("extract", run_date, "detections", detect_all(frame.iloc[:0], settings)) as out:
+
+            def keep(detections: pd.DataFrame) -> None:
+                # A chunk's detections go to disk as they arrive; only its verdicts (one row per day) stay.
+                out.write(detections)
+                regions = detections["region"].unique()
+                rows = np.concatenate([by_region[r] for r in regions if r in by_region] or [np.zeros(0, int)])
+                part_forecasts = forecasts[forecasts["region"].isin(set(regions))] if forecasts is not None else None
+                verdicts.append(apply_verdicts(study.iloc[np.sort(rows)], detections, decider, part_forecasts))
+
+            score = functools.partial(detect_chunk, config=settings)
+            for_each_chunk(score, chunks, compute.dask_address, "extract", keep)
+        if not verdicts:  # not one region: the verdicts of an empty detections table
+            verdicts.append(apply_verdicts(study, detect_all(frame.iloc[:0], settings), decider, forecasts))
+        report = pd.concat(verdicts, ignore_index=True)
         hot = report[report["is_hotspot"]]
         logger.info(
             "extract: %d days scored, %d days not scored; %s flags %d (%s); the study's rule (deviation > %.1f %%) "
@@ -294,7 +328,7 @@ def extract(
         return Extracted(
             hotspots=store.write_table("extract", run_date, "hotspots", report),
             unscored=store.write_table("extract", run_date, "unscored", unscored),
-            detections=store.write_table("extract", run_date, "detections", detections),
+            detections=out.ref,
         )
 
     return run_stage(

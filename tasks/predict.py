@@ -133,7 +133,7 @@ def predict(
     region's target walk-forward with the forecaster (``forecast``; seeds from ``seed``, train.seed), in region
     chunks of ``compute.regions_per_chunk``, here or on ``compute.dask_address``."""
     from tasks.forecast import forecast_table
-    from tasks.scaleout import map_chunks, region_chunks, stack
+    from tasks.scaleout import chunk_count, for_each_chunk, region_chunks
 
     logger = get_run_logger()
     forecast = forecast or ForecastConfig()
@@ -157,21 +157,32 @@ def predict(
         forecast_chunk = functools.partial(
             forecast_table, config=forecast, seed=seed, frequency=scaled.frequency, chunk_size=size
         )
-        chunks = region_chunks(frame, size)
         if compute.dask_address:
-            logger.info("predict: forecasting %d chunk(s) of regions on Dask at %s", len(chunks), compute.dask_address)
-        parts = map_chunks(forecast_chunk, chunks, compute.dask_address, "predict")
-        forecasts = stack(parts, forecast_table(frame.iloc[:0], forecast, seed, scaled.frequency))
-        on = forecasts.drop_duplicates("region")["forecast_on"].value_counts().to_dict()
+            logger.info(
+                "predict: forecasting %d chunk(s) of regions on Dask at %s", chunk_count(frame, size),
+                compute.dask_address,
+            )  # fmt: skip
+        tally = {"forecasts": 0, "driver": 0, "target": 0}
+        empty = forecast_table(frame.iloc[:0], forecast, seed, scaled.frequency)
+        with store.table_parts("predict", run_date, "forecasts", empty) as forecasts:
+
+            def keep(part: pd.DataFrame) -> None:
+                # Each chunk's forecasts go to disk as they arrive: memory holds one chunk, not every region.
+                forecasts.write(part)
+                on = part.drop_duplicates("region")["forecast_on"].value_counts()
+                tally["forecasts"] += int(part["forecast"].notna().sum())
+                tally["driver"] += int(on.get("driver", 0))
+                tally["target"] += int(on.get("target", 0))
+
+            for_each_chunk(forecast_chunk, region_chunks(frame, size), compute.dask_address, "predict", keep)
         logger.info(
             "predict: forecaster (%d member(s), refit every %d days): %d forecasts for %d region(s), driver input "
             "in %d, target history only in %d",
-            forecast.members, forecast.refit_days, int(forecasts["forecast"].notna().sum()),
-            forecasts["region"].nunique(), on.get("driver", 0), on.get("target", 0),
+            forecast.members, forecast.refit_days, tally["forecasts"], int(frame["region"].nunique()),
+            tally["driver"], tally["target"],
         )  # fmt: skip
         return Predicted(
-            predictions=store.write_table("predict", run_date, "predictions", predictions),
-            forecasts=store.write_table("predict", run_date, "forecasts", forecasts),
+            predictions=store.write_table("predict", run_date, "predictions", predictions), forecasts=forecasts.ref
         )
 
     return run_stage(

@@ -46,6 +46,8 @@ from typing import Any
 
 import pandas as pd
 
+from tasks.table_parts import TableParts
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = PROJECT_ROOT / "data"
 SHIPPED_INPUT = DEFAULT_ROOT / "source" / "china_nhc_national_2022.csv"
@@ -260,8 +262,10 @@ class ArtifactStore:
         return self.partition("validate", run_date) / "data_docs"
 
     # -- atomic writes -----------------------------------------------------------
-    def write_with(self, target: Path, writer: Callable[[Path], None]) -> Path:
-        """Call ``writer(tmp_path)`` and move the result to ``target`` atomically.
+    @contextmanager
+    def staged(self, target: Path) -> Iterator[Path]:
+        """A temporary path beside ``target``, moved onto ``target`` atomically when the block ends without error
+        (and removed either way): the one routine behind every write of the store.
 
         The temporary name keeps ``target``'s suffix because some writers (Keras, matplotlib)
         choose the format from it; the leading dot keeps it out of globs.
@@ -269,10 +273,15 @@ class ArtifactStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         staged = target.with_name(f".{target.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}{target.suffix}")
         try:
-            writer(staged)
+            yield staged
             os.replace(staged, target)
         finally:
             staged.unlink(missing_ok=True)
+
+    def write_with(self, target: Path, writer: Callable[[Path], None]) -> Path:
+        """Call ``writer(tmp_path)`` and move the result to ``target`` atomically (see :meth:`staged`)."""
+        with self.staged(target) as tmp:
+            writer(tmp)
         return target
 
     def write_table(
@@ -292,6 +301,18 @@ class ArtifactStore:
             table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
             self.write_with(target, lambda tmp: pq.write_table(table, tmp))
         return ArtifactRef(self.relative(target), sha256_file(target), rows=len(frame))
+
+    @contextmanager
+    def table_parts(self, layer: str, run_date: date, name: str, empty: pd.DataFrame) -> Iterator[TableParts]:
+        """Write ``name.parquet`` part by part: ``parts.write(frame)`` appends one row group, so a table larger
+        than memory never has to be held whole. The file appears atomically when the block ends (``empty``, the
+        table's columns, is written if no part was); ``parts.ref`` is then its reference. Reads back as the parts
+        concatenated (:func:`tasks.table_parts.TableParts`)."""
+        target = self.path(layer, run_date, f"{name}.parquet")
+        with self.staged(target) as tmp, TableParts(tmp) as parts:
+            yield parts
+            parts.finish(empty)
+        parts.ref = ArtifactRef(self.relative(target), sha256_file(target), rows=parts.rows)
 
     def write_json(self, layer: str, run_date: date, name: str, payload: Any) -> ArtifactRef:
         target = self.path(layer, run_date, f"{name}.json")
@@ -518,9 +539,23 @@ class ArtifactStore:
             )
         return data
 
-    def load_table(self, ref: dict[str, Any] | ArtifactRef) -> pd.DataFrame:
-        """Read the Parquet table an upstream task returned a reference to (hash-checked)."""
-        return pd.read_parquet(io.BytesIO(self.load_bytes(ref)))
+    def load_table(
+        self, ref: dict[str, Any] | ArtifactRef, filters: list[tuple[str, str, Any]] | None = None
+    ) -> pd.DataFrame:
+        """Read the Parquet table an upstream task returned a reference to (hash-checked); ``filters`` (pyarrow's
+        [(column, op, value)], e.g. [("detector", "==", "forecast_ewma")]) keeps only the matching rows, so a
+        long table need not be held whole to read a slice of it."""
+        return pd.read_parquet(io.BytesIO(self.load_bytes(ref)), filters=filters)
+
+    def copy_artifact(
+        self, ref: dict[str, Any] | ArtifactRef, layer: str, run_date: date, filename: str
+    ) -> ArtifactRef:
+        """Copy a referenced artifact (hash-checked) into a layer's partition as ``filename``, byte for byte."""
+        data = self.load_bytes(ref)
+        target = self.path(layer, run_date, filename)
+        self.write_with(target, lambda tmp: tmp.write_bytes(data))
+        rows = ref.rows if isinstance(ref, ArtifactRef) else ref.get("rows")
+        return ArtifactRef(self.relative(target), hashlib.sha256(data).hexdigest(), rows=rows)
 
     def load_json(self, ref: dict[str, Any] | ArtifactRef) -> Any:
         return json.loads(self.load_bytes(ref).decode("utf-8"))

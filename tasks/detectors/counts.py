@@ -43,6 +43,12 @@ from scipy import stats
 
 from tasks.detectors.schema import Calibration, DetectorConfig, Series, as_forecast, blank, join_notes, lagged_windows
 
+NAIVE_KEY, LSTM_KEY = "naive", "lstm"
+"""Keys of the naive and the LSTM forecast's predictive distributions in :attr:`Series.shared`."""
+COLUMNS_KEY = "{}_columns"
+"""Key of a calibrated detector's columns in :attr:`Series.shared` (``naive_calibrated_columns``, ...), so that
+they can be computed for many series at once beforehand (tasks/detectors/batch.py)."""
+
 
 def _truncated_normal_variance(z: float) -> float:
     """Variance of N(0, 1) restricted to |x| <= z: corrects the variance of trimmed residuals."""
@@ -514,7 +520,10 @@ def _lstm_predictive(
 
 def naive_calibrated(series: Series, config: DetectorConfig) -> dict[str, np.ndarray]:
     """Mean of the previous ``baseline_days`` (7) days as forecast + the calibrated NB: the no-model baseline."""
-    return _calibrated_cols(series.actual, naive_distribution(series, config), config)
+    return series.once(
+        COLUMNS_KEY.format("naive_calibrated"),
+        lambda: _calibrated_cols(series.actual, naive_distribution(series, config), config),
+    )
 
 
 def lstm_calibrated(series: Series, config: DetectorConfig) -> dict[str, np.ndarray]:
@@ -524,7 +533,10 @@ def lstm_calibrated(series: Series, config: DetectorConfig) -> dict[str, np.ndar
     (noted per day), fractions are fine for a mean. Dispersion and bias come from this series' own
     past residuals (and the optional older ``calibration`` pairs).
     """
-    return _calibrated_cols(series.actual, lstm_distribution(series, config, "lstm_calibrated"), config)
+    return series.once(
+        COLUMNS_KEY.format("lstm_calibrated"),
+        lambda: _calibrated_cols(series.actual, lstm_distribution(series, config, "lstm_calibrated"), config),
+    )
 
 
 def naive_distribution(series: Series, config: DetectorConfig) -> dict[str, np.ndarray]:
@@ -532,11 +544,11 @@ def naive_distribution(series: Series, config: DetectorConfig) -> dict[str, np.n
 
     Older calibration pairs belong to the LSTM's residuals: the naive detectors never get them.
     """
-    return series.once("naive", lambda: _naive_predictive(series.actual, config, None))
+    return series.once(NAIVE_KEY, lambda: _naive_predictive(series.actual, config, None))
 
 
 def lstm_distribution(series: Series, config: DetectorConfig, name: str) -> dict[str, np.ndarray]:
     """The LSTM forecast's predictive distribution, computed once per series (lstm_calibrated, lstm_ewma)."""
     return series.once(
-        "lstm", lambda: _lstm_predictive(series.actual, series.forecast, config, series.calibration, name)
+        LSTM_KEY, lambda: _lstm_predictive(series.actual, series.forecast, config, series.calibration, name)
     )

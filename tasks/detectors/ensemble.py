@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from tasks.detectors.counts import _calibrated_cols, _predictive
+from tasks.detectors.counts import COLUMNS_KEY, _calibrated_cols, _predictive
 from tasks.detectors.ewma import _ewma_cols
 from tasks.detectors.schema import DetectorConfig, Series
+
+ENSEMBLE_KEY = "ensemble_distribution"
+"""Key of the ensemble forecast's predictive distribution in :attr:`Series.shared`."""
 
 
 def ensemble_config(config: DetectorConfig) -> DetectorConfig:
@@ -38,16 +41,22 @@ def ensemble_distribution(series: Series, config: DetectorConfig, name: str) -> 
         extra = spread**2 if config.forecast_spread else None
         return _predictive(series.actual, mean, config, None, None, extra)
 
-    return series.once("ensemble_distribution", make)
+    return series.once(ENSEMBLE_KEY, make)
 
 
 def forecast_calibrated(series: Series, config: DetectorConfig) -> dict[str, np.ndarray]:
     """The forecaster's ensemble mean + the calibrated NB (one day at a time)."""
     cfg = ensemble_config(config)
-    return _calibrated_cols(series.actual, ensemble_distribution(series, cfg, "forecast_calibrated"), cfg)
+    return series.once(
+        COLUMNS_KEY.format("forecast_calibrated"),
+        lambda: _calibrated_cols(series.actual, ensemble_distribution(series, cfg, "forecast_calibrated"), cfg),
+    )
 
 
 def forecast_ewma(series: Series, config: DetectorConfig) -> dict[str, np.ndarray]:
     """EWMA of forecast_calibrated's z, with the forecaster's EWMA null."""
     cfg = ensemble_config(config)
-    return _ewma_cols(series.actual, ensemble_distribution(series, cfg, "forecast_ewma"), cfg)
+    return series.once(
+        COLUMNS_KEY.format("forecast_ewma"),
+        lambda: _ewma_cols(series.actual, ensemble_distribution(series, cfg, "forecast_ewma"), cfg),
+    )

@@ -25,6 +25,7 @@ import numpy as np
 from scipy import stats
 
 from tasks.detectors.counts import (
+    COLUMNS_KEY,
     _band_tail,
     _hotspots,
     _nb_quantiles,
@@ -119,13 +120,22 @@ def empirical_ewma_sd(ewma: dict[str, np.ndarray], window: int, min_days: int) -
     return ewma | {"stat": raw / sd, "sd": sd}
 
 
-def _ewma_cols(actual: np.ndarray, dist: dict[str, np.ndarray], config: DetectorConfig) -> dict[str, np.ndarray]:
-    """The EWMA detectors' ``(T,)`` output columns from validated counts and their predictive distribution."""
+def ewma_autocorrelation(dist: dict[str, np.ndarray], config: DetectorConfig) -> np.ndarray:
+    """``(T,)`` the past lag-1 autocorrelation of a distribution's z that the EWMA's null sd allows for."""
+    window, least = config.calibration_window_days, config.min_calibration_days
+    return past_autocorrelation(dist["z"], window, least, config.outlier_z)
+
+
+def _ewma_cols(
+    actual: np.ndarray, dist: dict[str, np.ndarray], config: DetectorConfig, rho: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """The EWMA detectors' ``(T,)`` output columns from validated counts and their predictive distribution
+    (``rho``: :func:`ewma_autocorrelation` of it, if already computed)."""
     n = actual.shape[0]
     lam = config.ewma_lambda
     # Forecast errors of a lagging forecaster persist during epidemic waves; the EWMA's null sd must allow for
     # that, or a wave that the forecast follows a day late looks like an outbreak. Past-only, like the NB fit.
-    rho = past_autocorrelation(dist["z"], config.calibration_window_days, config.min_calibration_days, config.outlier_z)
+    rho = ewma_autocorrelation(dist, config) if rho is None else rho
     ewma = ewma_statistic(dist["z"], lam, rho)
     if config.ewma_null == "ar1_or_empirical":
         ewma = empirical_ewma_sd(ewma, config.calibration_window_days, config.min_calibration_days)
@@ -188,9 +198,14 @@ def _ewma_cols(actual: np.ndarray, dist: dict[str, np.ndarray], config: Detector
 
 def naive_ewma(series: Series, config: DetectorConfig) -> dict[str, np.ndarray]:
     """EWMA of naive_calibrated's z: the no-model baseline of lstm_ewma."""
-    return _ewma_cols(series.actual, naive_distribution(series, config), config)
+    return series.once(
+        COLUMNS_KEY.format("naive_ewma"), lambda: _ewma_cols(series.actual, naive_distribution(series, config), config)
+    )
 
 
 def lstm_ewma(series: Series, config: DetectorConfig) -> dict[str, np.ndarray]:
     """EWMA of lstm_calibrated's z: the LSTM forecast, calibrated, over recent days."""
-    return _ewma_cols(series.actual, lstm_distribution(series, config, "lstm_ewma"), config)
+    return series.once(
+        COLUMNS_KEY.format("lstm_ewma"),
+        lambda: _ewma_cols(series.actual, lstm_distribution(series, config, "lstm_ewma"), config),
+    )

@@ -35,12 +35,16 @@ def run_detectors(
         by date inside each group. The series is validated once, and what several detectors share (a
         predictive distribution) is computed once.
     """
+    return run_on_series(Series(validate_frame(frame), forecast, calibration, ensemble), names, config)
+
+
+def run_on_series(series: Series, names: Sequence[str], config: DetectorConfig) -> pd.DataFrame:
+    """:func:`run_detectors` on a series already built from a validated frame (whose shared values may already
+    hold what its detectors need, see :func:`tasks.detectors.batch.prefill`)."""
     specs = [spec(name) for name in names]
-    data = validate_frame(frame)
     if not specs:
         return pd.DataFrame(columns=OUTPUT_COLUMNS)
-    series = Series(data, forecast, calibration, ensemble)
-    return long_frame(data, [(item.name, item.load()(series, config)) for item in specs])
+    return long_frame(series.data, [(item.name, item.load()(series, config)) for item in specs])
 
 
 def detect(

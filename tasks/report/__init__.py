@@ -72,10 +72,11 @@ def report(
             frequency,
         )
         preds = store.load_table(predicted.predictions)
-        detections = store.load_table(extracted.detections)
         unscored = store.load_table(extracted.unscored)
         regions = region_summary(table, unscored)
         decider = table["detector"].iloc[0] if len(table) else ""
+        # The figures need the deciding detector's rows only: the long table is never held whole here.
+        detections = store.load_table(extracted.detections, filters=[("detector", "==", decider)])
         primary = primary_region(regions)
         figures = {
             "fit": plot_fit(preds, primary),
@@ -90,7 +91,7 @@ def report(
             ),
             unscored=store.write_table("report", run_date, "unscored", unscored),
             # A copy beside the report, so that `hotspot explain` (and latest/) needs nothing from other layers.
-            detections=store.write_table("report", run_date, "detections", detections),
+            detections=store.copy_artifact(extracted.detections, "report", run_date, "detections.parquet"),
             regions=store.write_table("report", run_date, "regions", regions),
             figures={name: store.write_figure("report", run_date, name, fig) for name, fig in figures.items()},
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -43,8 +44,14 @@ def report_path(store: ArtifactStore, run_date: date | None = None, table: str =
     return path
 
 
-def load_report(store: ArtifactStore, run_date: date | None = None, table: str = "report") -> pd.DataFrame:
-    """The latest report, or the report of one run date (``table``: "report" or "detections")."""
+def load_report(
+    store: ArtifactStore,
+    run_date: date | None = None,
+    table: str = "report",
+    filters: list[tuple[str, str, Any]] | None = None,
+) -> pd.DataFrame:
+    """The latest report, or the report of one run date (``table``: "report" or "detections"); ``filters``
+    (pyarrow's [(column, op, value)]) reads only the matching rows, e.g. one region's of a long detections table."""
     if run_date is None:
-        return pd.read_parquet(report_path(store, None, table))
-    return store.load_table(_reference(store, run_date, table))
+        return pd.read_parquet(report_path(store, None, table), filters=filters)
+    return store.load_table(_reference(store, run_date, table), filters=filters)

@@ -151,3 +151,69 @@ def test_detectors_in_region_chunks_equal_one_pass_over_every_region() -> None:
     chunked = stack([detect_chunk((rows, None), config) for rows in region_chunks(predictions, 7)], whole.iloc[:0])
     assert whole["region"].nunique() == 60
     pd.testing.assert_frame_equal(whole, chunked)
+
+
+def odd_regions(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """n regions of 1-150 days with gaps, offset starts, zero and large counts, regions without a driver,
+    negative and missing LSTM forecasts, and a forecaster table with missing days -> (predictions, forecasts)."""
+    rng = np.random.default_rng(seed)
+    parts, forecasts = [], []
+    for k in range(n):
+        days = int(rng.integers(1, 151))
+        dates = pd.date_range("2022-01-01", periods=days, freq="D", unit="us") + pd.Timedelta(days=int(k % 13))
+        level = float(rng.choice([0.0, 0.5, 5.0, 80.0, 900.0]))
+        actual = rng.poisson(level, days).astype("float64")
+        actual[rng.random(days) < 0.1] = np.nan  # gaps
+        if days > 40 and k % 3 == 0:
+            actual[30:33] += 10 * np.sqrt(level + 1)  # a surge
+        predicted = np.where(np.arange(days) < 2, np.nan, level + rng.normal(0, 2 + level / 10, days))
+        target = pd.DataFrame({"date": dates, "region": f"R{k:03d}", "role": "target", "actual": actual,
+                               "predicted": predicted})  # fmt: skip
+        driver = target.assign(role="driver", actual=np.nan if k % 5 == 0 else 3 * actual)
+        parts += [target, driver if k % 7 else driver.iloc[: days // 2]]  # some drivers end early
+        if k % 11:  # some regions have no forecaster rows at all
+            mean = np.where(rng.random(days) < 0.2, np.nan, level * rng.uniform(0.8, 1.2, days))
+            spread = np.abs(rng.normal(0, 1 + level / 20, days))
+            forecasts.append(pd.DataFrame({"date": dates, "region": f"R{k:03d}", "forecast": mean,
+                                           "forecast_spread": spread}))  # fmt: skip
+    return pd.concat(parts, ignore_index=True), pd.concat(forecasts, ignore_index=True)
+
+
+def one_region_at_a_time(predictions: pd.DataFrame, config: DetectorConfig, forecasts: pd.DataFrame) -> pd.DataFrame:
+    """Every detector run on each region alone (no batching): what detect_all has to equal."""
+    from tasks.detectors.registry import NAMES
+    from tasks.detectors.run import run_detectors
+    from tasks.extract import driver_anomaly, ensemble_inputs
+
+    by_region = dict(iter(forecasts.groupby("region", sort=False)))
+    parts = []
+    for region, rows in predictions.groupby("region", sort=True):
+        frame, forecast = detector_inputs(rows, str(region))
+        ensemble = ensemble_inputs(by_region.get(region), str(region), frame["date"])
+        detected = run_detectors(frame, list(NAMES), forecast, config, ensemble=ensemble)
+        detected.insert(1, "region", str(region))
+        detected["driver"] = np.tile(frame["driver"].to_numpy(), len(NAMES))
+        detected["driver_anomaly"] = np.tile(driver_anomaly(frame, config), len(NAMES))
+        parts.append(detected)
+    out = pd.concat(parts, ignore_index=True)[DETECTION_COLUMNS]
+    out["date"] = out["date"].astype("datetime64[us]")
+    return out.astype({"region": "str", "detector": "str", "direction": "str", "severity": "str", "note": "str"})
+
+
+SHORT_SURGE = {"direction": "surge", "calibration_window_days": 14, "min_calibration_days": 7}
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, SHORT_SURGE | {"forecast_spread": False, "predictive_correction": False}],
+    ids=["defaults", "surge-short-window"],
+)
+def test_detectors_over_many_regions_at_once_equal_each_region_alone(settings: dict) -> None:
+    # The calibrated models of a chunk are computed in one vectorised pass (tasks/detectors/batch.py): every
+    # value, note and verdict must be what the region gets alone, on 300 awkward regions.
+    predictions, forecasts = odd_regions(300, seed=16)
+    config = DetectorConfig(**settings)
+    batched = detect_all(predictions, config, forecasts)
+    alone = one_region_at_a_time(predictions, config, forecasts)
+    assert batched["region"].nunique() == 300 and batched["is_hotspot"].any() and batched["note"].str.len().gt(0).any()
+    pd.testing.assert_frame_equal(batched, alone, check_exact=True)

@@ -5,6 +5,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -18,6 +19,8 @@ from tasks.store import (
     fingerprint,
     sha256_file,
 )
+
+RUN = date(2026, 11, 27)
 
 
 def test_partition_path_is_pinned(tmp_path: Path) -> None:
@@ -217,3 +220,73 @@ def test_allowed_roots_come_from_the_project_and_the_environment(
     monkeypatch.setenv("HOTSPOT_ALLOWED_ROOTS", f"{tmp_path}{os.pathsep}{tmp_path / 'b'}")
     assert allowed_roots()[1:] == [tmp_path.resolve(), (tmp_path / "b").resolve()]
     assert allowed_roots()[0] == Path(__file__).resolve().parents[2]
+
+
+def parts_frame(lo: int, hi: int) -> pd.DataFrame:
+    """Rows lo..hi-1 of a small long table with the column kinds of the detections (dates, strings, NaN, bools)."""
+    k = pd.RangeIndex(lo, hi)
+    return pd.DataFrame(
+        {
+            "date": pd.to_datetime("2022-05-14") + pd.to_timedelta(k % 5, unit="D"),
+            "region": pd.Series([f"R{i // 5}" for i in k], dtype="str"),
+            "score": np.where(k % 3 == 0, np.nan, k * 0.5),
+            "is_hotspot": np.asarray(k % 4 == 0),
+            "note": pd.Series(["" if i % 2 else f"note {i}" for i in k], dtype="str"),
+        }
+    ).astype({"date": "datetime64[us]"})
+
+
+def test_table_parts_reads_back_as_the_parts_concatenated(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    parts = [parts_frame(0, 7), parts_frame(7, 7), parts_frame(7, 20)]
+    with store.table_parts("extract", RUN, "detections", parts_frame(0, 0)) as out:
+        for part in parts:
+            out.write(part)
+    whole = pd.concat(parts, ignore_index=True)
+    pd.testing.assert_frame_equal(store.load_table(out.ref), whole, check_exact=True)
+    assert out.ref.rows == 20 and out.parts == 2  # the empty part adds no row group
+    import pyarrow.parquet as pq
+
+    assert pq.ParquetFile(store.resolve(out.ref)).num_row_groups == 2
+    kept = store.load_table(out.ref, filters=[("region", "==", "R1")])
+    pd.testing.assert_frame_equal(kept, whole[whole["region"] == "R1"].reset_index(drop=True), check_exact=True)
+    assert not [p for p in store.partition("extract", RUN).iterdir() if p.name.startswith(".")]
+
+
+def test_table_parts_without_a_part_writes_the_empty_table(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    with store.table_parts("predict", RUN, "forecasts", parts_frame(0, 0)) as out:
+        pass
+    read = store.load_table(out.ref)
+    assert read.empty and list(read.columns) == list(parts_frame(0, 0).columns) and out.ref.rows == 0
+
+
+def test_table_parts_that_fail_leave_the_previous_file_and_no_temp_file(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    before = store.write_table("extract", RUN, "detections", parts_frame(0, 3))
+    with (
+        pytest.raises(RuntimeError, match="chunk 2 failed"),
+        store.table_parts("extract", RUN, "detections", parts_frame(0, 0)) as out,
+    ):
+        out.write(parts_frame(0, 5))
+        raise RuntimeError("chunk 2 failed")
+    pd.testing.assert_frame_equal(store.load_table(before), parts_frame(0, 3))
+    assert not [p for p in store.partition("extract", RUN).iterdir() if p.name.startswith(".")]
+
+
+def test_table_parts_refuse_a_part_with_other_columns(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    with (
+        pytest.raises(ValueError, match="part 2 has columns"),
+        store.table_parts("extract", RUN, "detections", parts_frame(0, 0)) as out,
+    ):
+        out.write(parts_frame(0, 5))
+        out.write(parts_frame(5, 9).drop(columns="note"))
+
+
+def test_copy_artifact_is_byte_for_byte_and_hash_checked(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    ref = store.write_table("extract", RUN, "detections", parts_frame(0, 9))
+    copy = store.copy_artifact(ref, "report", RUN, "detections.parquet")
+    assert store.resolve(copy).read_bytes() == store.resolve(ref).read_bytes()
+    assert copy.sha256 == ref.sha256 and copy.rows == 9 and copy.path.startswith("07_report/")
