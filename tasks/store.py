@@ -531,31 +531,46 @@ class ArtifactStore:
         that date was interrupted): reading it would mix two runs, so it fails instead.
         """
         path = self.resolve(ref)
-        expected = ref.sha256 if isinstance(ref, ArtifactRef) else ref.get("sha256")
         data = path.read_bytes()
-        if expected and hashlib.sha256(data).hexdigest() != expected:
+        self._check(path, ref, hashlib.sha256(data).hexdigest())
+        return data
+
+    def _check(self, path: Path, ref: dict[str, Any] | ArtifactRef, digest: str) -> None:
+        """Fail with :class:`StaleArtifact` if ``digest`` is not the hash ``ref`` recorded for ``path``."""
+        expected = ref.sha256 if isinstance(ref, ArtifactRef) else ref.get("sha256")
+        if expected and digest != expected:
             raise StaleArtifact(
                 f"{path} changed after its manifest was written (an interrupted run?); run that date again"
             )
-        return data
 
     def load_table(
         self, ref: dict[str, Any] | ArtifactRef, filters: list[tuple[str, str, Any]] | None = None
     ) -> pd.DataFrame:
         """Read the Parquet table an upstream task returned a reference to (hash-checked); ``filters`` (pyarrow's
-        [(column, op, value)], e.g. [("detector", "==", "forecast_ewma")]) keeps only the matching rows, so a
-        long table need not be held whole to read a slice of it."""
-        return pd.read_parquet(io.BytesIO(self.load_bytes(ref)), filters=filters)
+        [(column, op, value)], e.g. [("detector", "==", "forecast_ewma")]) keeps only the matching rows, and then
+        the file is hashed in blocks and read from disk, so a long table is never held whole to read a slice."""
+        if filters is None:
+            return pd.read_parquet(io.BytesIO(self.load_bytes(ref)))
+        path = self.resolve(ref)
+        self._check(path, ref, sha256_file(path))  # runs hold the store's lock: nobody rewrites it meanwhile
+        return pd.read_parquet(path, filters=filters)
 
     def copy_artifact(
         self, ref: dict[str, Any] | ArtifactRef, layer: str, run_date: date, filename: str
     ) -> ArtifactRef:
-        """Copy a referenced artifact (hash-checked) into a layer's partition as ``filename``, byte for byte."""
-        data = self.load_bytes(ref)
+        """Copy a referenced artifact into a layer's partition as ``filename``, byte for byte and block by block
+        (a long table is never held whole), checking the copied bytes against the reference's hash."""
+        source = self.resolve(ref)
         target = self.path(layer, run_date, filename)
-        self.write_with(target, lambda tmp: tmp.write_bytes(data))
+        digest = hashlib.sha256()
+        with self.staged(target) as tmp:
+            with source.open("rb") as reader, tmp.open("wb") as writer:
+                for block in iter(lambda: reader.read(1 << 20), b""):
+                    digest.update(block)
+                    writer.write(block)
+            self._check(source, ref, digest.hexdigest())
         rows = ref.rows if isinstance(ref, ArtifactRef) else ref.get("rows")
-        return ArtifactRef(self.relative(target), hashlib.sha256(data).hexdigest(), rows=rows)
+        return ArtifactRef(self.relative(target), digest.hexdigest(), rows=rows)
 
     def load_json(self, ref: dict[str, Any] | ArtifactRef) -> Any:
         return json.loads(self.load_bytes(ref).decode("utf-8"))

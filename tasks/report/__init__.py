@@ -71,13 +71,13 @@ def report(
             model.model_id,
             frequency,
         )
-        preds = store.load_table(predicted.predictions)
         unscored = store.load_table(extracted.unscored)
         regions = region_summary(table, unscored)
         decider = table["detector"].iloc[0] if len(table) else ""
         # The figures need the deciding detector's rows only: the long table is never held whole here.
         detections = store.load_table(extracted.detections, filters=[("detector", "==", decider)])
         primary = primary_region(regions)
+        preds = store.load_table(predicted.predictions, filters=[("region", "==", primary)])  # what the figures draw
         figures = {
             "fit": plot_fit(preds, primary),
             "target": plot_target(preds, table, primary),

@@ -175,6 +175,13 @@ def test_reads_through_a_reference_check_the_content_hash(tmp_path: Path) -> Non
     store.write_table("report", date(2022, 1, 1), "report", pd.DataFrame({"a": [2]}))  # an interrupted re-run
     with pytest.raises(StaleArtifact, match="changed after its manifest was written"):
         store.load_table(ref)
+    with pytest.raises(StaleArtifact, match="changed after its manifest was written"):
+        store.load_table(ref, filters=[("a", "==", 1)])  # a slice is checked too (the file hashed in blocks)
+    with pytest.raises(StaleArtifact, match="changed after its manifest was written"):
+        store.copy_artifact(ref, "report", date(2022, 1, 2), "copy.parquet")
+    assert not store.partition("report", date(2022, 1, 2)).exists() or not any(
+        store.partition("report", date(2022, 1, 2)).iterdir()
+    )  # nothing half-copied is left
 
 
 def test_lock_serialises_runs_and_is_released_when_the_holder_dies(tmp_path: Path) -> None:
