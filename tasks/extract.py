@@ -300,33 +300,44 @@ def extract(
                 "extract: scoring %d chunk(s) of regions on Dask at %s",
                 chunk_count(frame, compute.regions_per_chunk), compute.dask_address,
             )  # fmt: skip
-        verdicts: list[pd.DataFrame] = []
         by_region = study.groupby("region", sort=False).indices
-        with store.table_parts("extract", run_date, "detections", detect_all(frame.iloc[:0], settings)) as out:
+        no_detections = detect_all(frame.iloc[:0], settings)
+        # Written only when there is not one region to score (no chunk): the columns without rows.
+        no_verdicts = pd.DataFrame({c: pd.Series(dtype="object") for c in HOTSPOT_COLUMNS})
+        tally = {"days": 0, "hot": 0, "study": 0}
+        severities: dict[str, int] = {}
+        with (
+            store.table_parts("extract", run_date, "detections", no_detections) as out,
+            store.table_parts("extract", run_date, "hotspots", no_verdicts) as hotspots,
+        ):
 
             def keep(detections: pd.DataFrame) -> None:
-                # A chunk's detections go to disk as they arrive; only its verdicts (one row per day) stay.
+                # A chunk's detections and verdicts go to disk as they arrive: memory holds one chunk's, so the
+                # driver's peak does not grow with the hotspot table (one row per region and day).
                 out.write(detections)
                 regions = detections["region"].unique()
                 rows = np.concatenate([by_region[r] for r in regions if r in by_region] or [np.zeros(0, int)])
                 part_forecasts = forecasts[forecasts["region"].isin(set(regions))] if forecasts is not None else None
-                verdicts.append(apply_verdicts(study.iloc[np.sort(rows)], detections, decider, part_forecasts))
+                verdicts = apply_verdicts(study.iloc[np.sort(rows)], detections, decider, part_forecasts)
+                hotspots.write(verdicts)
+                hot = verdicts.loc[verdicts["is_hotspot"], "severity"].value_counts()
+                tally["days"] += len(verdicts)
+                tally["hot"] += int(hot.sum())
+                tally["study"] += int(verdicts["study_hotspot"].sum())
+                for level, n in hot.items():
+                    severities[str(level)] = severities.get(str(level), 0) + int(n)
 
             score = functools.partial(detect_chunk, config=settings)
             for_each_chunk(score, chunks, compute.dask_address, "extract", keep)
-        if not verdicts:  # not one region: the verdicts of an empty detections table
-            verdicts.append(apply_verdicts(study, detect_all(frame.iloc[:0], settings), decider, forecasts))
-        report = pd.concat(verdicts, ignore_index=True)
-        hot = report[report["is_hotspot"]]
+        levels = sorted(severities.items(), key=lambda item: -item[1])  # most frequent first, as value_counts
         logger.info(
             "extract: %d days scored, %d days not scored; %s flags %d (%s); the study's rule (deviation > %.1f %%) "
             "flags %d",
-            len(report), len(unscored), decider, len(hot),
-            ", ".join(f"{n} {level}" for level, n in hot["severity"].value_counts().items()) or "none",
-            config.threshold_pct, int(report["study_hotspot"].sum()),
+            tally["days"], len(unscored), decider, tally["hot"],
+            ", ".join(f"{n} {level}" for level, n in levels) or "none", config.threshold_pct, tally["study"],
         )  # fmt: skip
         return Extracted(
-            hotspots=store.write_table("extract", run_date, "hotspots", report),
+            hotspots=hotspots.ref,
             unscored=store.write_table("extract", run_date, "unscored", unscored),
             detections=out.ref,
         )

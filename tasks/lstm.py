@@ -506,7 +506,8 @@ def _check_inputs(
             # A weight-0 window is removed, not just silenced: left in, it would still take a batch slot
             # and shift which windows share a batch, and every step count and shuffle after it.
             kept = wi > 0
-            xi, yi, wi = xi[kept], yi[kept], wi[kept]
+            if not kept.all():  # copy only when something is dropped: the windows are most of the memory
+                xi, yi, wi = xi[kept], yi[kept], wi[kept]
             ws.append(wi)
         if xi.shape[0] == 0:
             raise ValueError(f"series {s}: no training windows")
