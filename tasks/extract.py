@@ -11,6 +11,7 @@ Days that cannot be scored are listed with the reason instead of being dropped s
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from datetime import date
 
 import numpy as np
@@ -304,8 +305,8 @@ def extract(
         no_detections = detect_all(frame.iloc[:0], settings)
         # Written only when there is not one region to score (no chunk): the columns without rows.
         no_verdicts = pd.DataFrame({c: pd.Series(dtype="object") for c in HOTSPOT_COLUMNS})
-        tally = {"days": 0, "hot": 0, "study": 0}
-        severities: dict[str, int] = {}
+        tally = {"days": 0, "study": 0}
+        severities: Counter[str] = Counter()  # the decider's hotspots by severity
         with (
             store.table_parts("extract", run_date, "detections", no_detections) as out,
             store.table_parts("extract", run_date, "hotspots", no_verdicts) as hotspots,
@@ -320,21 +321,18 @@ def extract(
                 part_forecasts = forecasts[forecasts["region"].isin(set(regions))] if forecasts is not None else None
                 verdicts = apply_verdicts(study.iloc[np.sort(rows)], detections, decider, part_forecasts)
                 hotspots.write(verdicts)
-                hot = verdicts.loc[verdicts["is_hotspot"], "severity"].value_counts()
                 tally["days"] += len(verdicts)
-                tally["hot"] += int(hot.sum())
                 tally["study"] += int(verdicts["study_hotspot"].sum())
-                for level, n in hot.items():
-                    severities[str(level)] = severities.get(str(level), 0) + int(n)
+                severities.update(verdicts.loc[verdicts["is_hotspot"], "severity"].astype(str))
 
             score = functools.partial(detect_chunk, config=settings)
             for_each_chunk(score, chunks, compute.dask_address, "extract", keep)
-        levels = sorted(severities.items(), key=lambda item: -item[1])  # most frequent first, as value_counts
         logger.info(
             "extract: %d days scored, %d days not scored; %s flags %d (%s); the study's rule (deviation > %.1f %%) "
             "flags %d",
-            tally["days"], len(unscored), decider, tally["hot"],
-            ", ".join(f"{n} {level}" for level, n in levels) or "none", config.threshold_pct, tally["study"],
+            tally["days"], len(unscored), decider, severities.total(),
+            ", ".join(f"{n} {level}" for level, n in severities.most_common()) or "none", config.threshold_pct,
+            tally["study"],
         )  # fmt: skip
         return Extracted(
             hotspots=hotspots.ref,

@@ -482,7 +482,8 @@ def _check_inputs(
     config: TrainConfig,
     w_list: Sequence[np.ndarray] | None = None,
 ) -> tuple[list, list, list | None, int]:
-    """Checked float32 copies -> (xs, ys, ws or None, F); windows of weight 0 are dropped here."""
+    """Checked float32 arrays (copied only where needed) -> (xs, ys, ws or None, F); windows of weight 0 are
+    dropped here."""
     if len(x_list) != len(y_list) or not x_list:
         raise ValueError(f"need one y per X and at least one series; got {len(x_list)} X and {len(y_list)} y")
     if w_list is not None and len(w_list) != len(y_list):
