@@ -21,7 +21,6 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.calendar import calendar as periods
 from tasks.config import ComputeConfig, DetectConfig, ExtractConfig
-from tasks.detectors.batch import prefill
 from tasks.detectors.registry import NAMES
 from tasks.detectors.run import run_on_series
 from tasks.detectors.schema import OUTPUT_COLUMNS, DetectorConfig, Series, detector_config, validate_frame
@@ -174,6 +173,9 @@ def detect_all(
 
     The calibrated count models of all regions are computed in one vectorised pass first (tasks/detectors/
     batch.py), the rest region by region; the result is the same as scoring each region alone."""
+    # Imported here: the batch models need scipy (0.6 s), which a run that reuses its outputs never loads.
+    from tasks.detectors.batch import prefill
+
     frequency = "weekly" if config.period == "week" else "daily"
     by_region = dict(iter(forecasts.groupby("region", sort=False))) if forecasts is not None else {}
     regions, targets, drivers = [], [], []

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from tasks.config import ValidateConfig
-from tasks.store import publish_folder
+from tasks.folder_publish import publish_folder
 from tasks.validate.offline_docs import make_offline
 from tasks.validate.rules import _new_context
 from tasks.validate.split import ValidationFailed, ValidationOutcome, _validate

@@ -95,7 +95,7 @@ def test_a_rerun_without_new_data_imports_neither_tensorflow_nor_great_expectati
     probe = (
         "import sys; from flows.cli import main; code = main(sys.argv[1:]); "
         "print('heavy:', sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', "
-        "'great_expectations'})); sys.exit(code)"
+        "'great_expectations', 'scipy', 'dask', 'distributed'})); sys.exit(code)"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
