@@ -578,6 +578,3 @@ class ArtifactStore:
 
     def read_json(self, layer: str, run_date: date, name: str) -> Any:
         return json.loads(self.path(layer, run_date, f"{name}.json").read_text(encoding="utf-8"))
-
-
-# -- the one atomic folder switch ------------------------------------------------------------
