@@ -263,6 +263,13 @@ def apply_verdicts(
     return out[HOTSPOT_COLUMNS].reset_index(drop=True)
 
 
+def rows_of(index: dict[str, np.ndarray], regions: np.ndarray) -> np.ndarray:
+    """Positions (ascending, so in table order) of ``regions``' rows, given a table's ``groupby("region").indices``;
+    regions the table does not have add none."""
+    found = [index[r] for r in regions if r in index]
+    return np.sort(np.concatenate(found)) if found else np.zeros(0, dtype=np.intp)
+
+
 # -- Prefect task ---------------------------------------------------------------------
 
 
@@ -294,16 +301,21 @@ def extract(
         settings = detector_config(detect, config.threshold_pct, frequency)
         study, unscored = extract_hotspots(frame, config.threshold_pct, look_back, settings.period)
         decider = detect.decider_for(frequency)
+        study_rows = study.groupby("region", sort=False).indices
+        forecast_rows = forecasts.groupby("region", sort=False).indices if forecasts is not None else {}
+
+        def chunk_forecasts(regions: np.ndarray) -> pd.DataFrame | None:
+            # The chunk's rows in table order, found once per region instead of scanning the whole table.
+            return None if forecasts is None else forecasts.iloc[rows_of(forecast_rows, regions)]
+
         chunks = (
-            (rows, forecasts[forecasts["region"].isin(set(rows["region"]))] if forecasts is not None else None)
-            for rows in region_chunks(frame, compute.regions_per_chunk)
+            (rows, chunk_forecasts(rows["region"].unique())) for rows in region_chunks(frame, compute.regions_per_chunk)
         )
         if compute.dask_address:
             logger.info(
                 "extract: scoring %d chunk(s) of regions on Dask at %s",
                 chunk_count(frame, compute.regions_per_chunk), compute.dask_address,
             )  # fmt: skip
-        by_region = study.groupby("region", sort=False).indices
         no_detections = detect_all(frame.iloc[:0], settings)
         # Written only when there is not one region to score (no chunk): the columns without rows.
         no_verdicts = pd.DataFrame({c: pd.Series(dtype="object") for c in HOTSPOT_COLUMNS})
@@ -319,9 +331,8 @@ def extract(
                 # driver's peak does not grow with the hotspot table (one row per region and day).
                 out.write(detections)
                 regions = detections["region"].unique()
-                rows = np.concatenate([by_region[r] for r in regions if r in by_region] or [np.zeros(0, int)])
-                part_forecasts = forecasts[forecasts["region"].isin(set(regions))] if forecasts is not None else None
-                verdicts = apply_verdicts(study.iloc[np.sort(rows)], detections, decider, part_forecasts)
+                part = study.iloc[rows_of(study_rows, regions)]
+                verdicts = apply_verdicts(part, detections, decider, chunk_forecasts(regions))
                 hotspots.write(verdicts)
                 tally["days"] += len(verdicts)
                 tally["study"] += int(verdicts["study_hotspot"].sum())

@@ -4,7 +4,15 @@ import pytest
 
 from tasks.config import DETECTOR_NAMES
 from tasks.detectors.schema import DetectorConfig
-from tasks.extract import apply_verdicts, detect_all, detector_inputs, deviation_pct, extract_hotspots, flag_hotspots
+from tasks.extract import (
+    apply_verdicts,
+    detect_all,
+    detector_inputs,
+    deviation_pct,
+    extract_hotspots,
+    flag_hotspots,
+    rows_of,
+)
 from tasks.schemas import DETECTION_COLUMNS, HOTSPOT_COLUMNS, MODEL_COLUMNS, STUDY_COLUMNS
 
 
@@ -12,6 +20,16 @@ def test_deviation_edge_cases() -> None:
     actual = np.array([100.0, 0.0, 1.0, 50.0, np.nan, 10.0])
     predicted = np.array([110.0, 3.0, -1.0, np.nan, 5.0, 9.0])
     np.testing.assert_allclose(deviation_pct(actual, predicted), [10.0, np.nan, 200.0, np.nan, np.nan, 10.0])
+
+
+def test_rows_of_gives_the_regions_rows_in_table_order() -> None:
+    table = pd.DataFrame({"region": ["b", "a", "b", "c", "a"], "v": range(5)})
+    index = table.groupby("region", sort=False).indices
+    assert rows_of(index, np.array(["a", "b"])).tolist() == [0, 1, 2, 4]
+    assert rows_of(index, np.array(["c", "missing"])).tolist() == [3]
+    assert table.iloc[rows_of(index, np.array(["missing"]))].empty
+    chunk = np.array(["c", "a"])
+    assert table.iloc[rows_of(index, chunk)].equals(table[table["region"].isin(set(chunk))])
 
 
 def test_threshold_is_strict_and_undefined_is_never_a_hotspot() -> None:
